@@ -1,0 +1,28 @@
+#!/usr/bin/env bun
+/**
+ * Studio's release-phase migration job: Railway's pre-deploy command, `bun release/migrate.ts`.
+ * Everything lives in release/src; this file only binds the process to it and sets the exit code.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { hostname, userInfo } from "node:os";
+import { fileURLToPath } from "node:url";
+import { main } from "./src/cli.ts";
+
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+
+const exitCode = await main({
+  argv: process.argv.slice(2),
+  env: process.env,
+  sink: {
+    stdout: (line) => process.stdout.write(`${line}\n`),
+    stderr: (line) => process.stderr.write(`${line}\n`),
+  },
+  stdoutIsTty: process.stdout.isTTY === true,
+  layout: {
+    migrationsDir: `${repoRoot}apps/studio/database/migrations`,
+    embeddedDataDir: `${repoRoot}.embedded-postgres`,
+  },
+  fs: { readdir: (dir) => readdir(dir), readFile: (path) => readFile(path) },
+  localUser: `${userInfo().username}@${hostname()}`,
+});
+process.exit(exitCode);

@@ -1,0 +1,55 @@
+/**
+ * `resolve <version> <action>`: the explicit way out of every refusal about history, so nobody has
+ * to write SQL against the tracking table by hand.
+ */
+import { RefusedError } from "../errors.ts";
+import { COMMAND } from "../migration-state.ts";
+import type { ResolveAction } from "../config.ts";
+import type { MigrationRecord, MigrationStatus } from "../storage.ts";
+import type { LockedRun } from "./locked-run.ts";
+
+export interface ResolveOptions {
+  readonly version: number;
+  readonly action: ResolveAction;
+}
+
+/** Which recorded states each action settles, and what it needs of the file. */
+const ACTIONS: Record<ResolveAction, { from: readonly MigrationStatus[]; file: "present" | "absent"; when: string }> = {
+  "rolled-back": { from: ["running", "failed"], file: "present", when: "a no-transaction migration that failed part-way" },
+  applied: { from: ["running", "failed"], file: "present", when: "a no-transaction migration that failed part-way" },
+  "accept-checksum": { from: ["applied"], file: "present", when: "an applied migration whose file changed" },
+  forget: { from: ["applied"], file: "absent", when: "an applied migration whose file was deleted" },
+};
+
+export async function resolve(run: LockedRun, { version, action }: ResolveOptions): Promise<void> {
+  const { storage, sql, logger } = run;
+  const record = (await storage.records(sql)).find((candidate) => candidate.version === version);
+  const file = run.files.find((candidate) => candidate.version === version);
+  const rule = ACTIONS[action];
+  const refuse = (message: string, resolution: string) => {
+    throw new RefusedError([{ check: "resolve", file: file?.fileName ?? record?.name ?? `version ${version}`, message, resolution }]);
+  };
+
+  if (!record || !rule.from.includes(record.status)) {
+    refuse(`--${action} is for ${rule.when}, but version ${version} is ${describe(record)}`, `run ${COMMAND} to see what, if anything, it refuses`);
+  }
+  if (rule.file === "present" && !file) refuse(`--${action} needs the migration's file, and there is none with version ${version}`, "restore the file from version control");
+  if (rule.file === "absent" && file) refuse(`--forget is for a deleted file, but ${file.fileName} exists`, `if the file changed, use ${COMMAND} resolve ${version} --accept-checksum`);
+
+  if (action === "rolled-back" || action === "forget") await storage.forget(sql, version);
+  else await storage.recordApplied(sql, file!, rule.from);
+
+  logger.info("resolved", `resolved version ${version} (${record!.name}) with --${action}: ${OUTCOME[action]}`, { version, action });
+}
+
+const OUTCOME: Record<ResolveAction, string> = {
+  "rolled-back": "its record is removed and the next run applies it again",
+  applied: "recorded as applied with the file's current checksum",
+  "accept-checksum": "the file's current checksum is recorded",
+  forget: "its record is removed; the schema it created is untouched",
+};
+
+function describe(record: MigrationRecord | undefined): string {
+  if (!record) return "not recorded in the tracking table";
+  return `recorded as ${record.status}`;
+}

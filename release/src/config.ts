@@ -1,0 +1,228 @@
+/**
+ * Everything from outside the process (environment variables and command-line flags) is parsed
+ * here, once, into a typed Config. Every problem is collected and reported together.
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { ConfigError } from "./errors.ts";
+import { durationMs } from "./duration.ts";
+
+export const DEFAULT_MIGRATIONS_TABLE = "platform.schema_migrations";
+export const DEFAULT_LOCK_WAIT = "2min";
+export const DEFAULT_CONNECT_TIMEOUT = "30s";
+export const DEFAULT_EMBEDDED_PORT = 15432;
+
+export type ResolveAction = "rolled-back" | "applied" | "accept-checksum" | "forget";
+
+export type Command =
+  | { readonly name: "up"; readonly allowOutOfOrder: boolean }
+  | { readonly name: "resolve"; readonly version: number; readonly action: ResolveAction };
+
+/** What parseConfig returns for `--help`: nothing else is parsed or required. */
+export const HELP = "help";
+
+export type DatabaseSource =
+  | { readonly kind: "url"; readonly url: string }
+  | { readonly kind: "embedded"; readonly dataDir: string; readonly port: number };
+
+export interface TableName {
+  readonly schema: string;
+  readonly table: string;
+}
+
+/** Who is running: recorded in the tracking table and named in the lock holder's application name. */
+export interface Runner {
+  readonly deploymentId: string | undefined;
+  readonly gitCommit: string | undefined;
+  readonly environment: string | undefined;
+}
+
+export interface Config {
+  readonly command: Command;
+  readonly database: DatabaseSource;
+  readonly migrationsDir: string;
+  readonly table: TableName;
+  readonly logFormat: "text" | "json";
+  readonly lockWaitMs: number;
+  readonly connectTimeoutMs: number;
+  readonly runner: Runner;
+}
+
+/** Defaults that depend on where the job is installed, resolved by the entry point. */
+export interface InstallLayout {
+  readonly migrationsDir: string;
+  readonly embeddedDataDir: string;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value?.trim() ? value.trim() : undefined));
+
+const EnvSchema = z.object({
+  DATABASE_URL: optionalText,
+  MIGRATIONS_DIR: optionalText,
+  MIGRATIONS_TABLE: z
+    .string()
+    .default(DEFAULT_MIGRATIONS_TABLE)
+    .transform((value, ctx) => {
+      const [schema, table, ...rest] = value.split(".");
+      if (rest.length > 0 || !schema || !table || !IDENTIFIER.test(schema) || !IDENTIFIER.test(table)) {
+        ctx.addIssue({ code: "custom", message: `"${value}" is not schema.table in lower-case identifiers (default ${DEFAULT_MIGRATIONS_TABLE})` });
+        return z.NEVER;
+      }
+      return { schema, table };
+    }),
+  LOG_FORMAT: z.enum(["text", "json"], { error: 'must be "text" or "json"' }).optional(),
+  MIGRATE_LOCK_WAIT: durationMs(DEFAULT_LOCK_WAIT),
+  MIGRATE_CONNECT_TIMEOUT: durationMs(DEFAULT_CONNECT_TIMEOUT),
+  EMBEDDED_POSTGRES_PORT: z.coerce
+    .number({ error: "must be a port number" })
+    .int()
+    .min(1024, { error: "must be a port number from 1024 to 65535" })
+    .max(65535, { error: "must be a port number from 1024 to 65535" })
+    .default(DEFAULT_EMBEDDED_PORT),
+  EMBEDDED_POSTGRES_DIR: optionalText,
+  RAILWAY_DEPLOYMENT_ID: optionalText,
+  RAILWAY_GIT_COMMIT_SHA: optionalText,
+  RAILWAY_ENVIRONMENT_NAME: optionalText,
+});
+
+const FLAGS = {
+  help: { type: "boolean", short: "h" },
+  embedded: { type: "boolean" },
+  "allow-out-of-order": { type: "boolean" },
+  "rolled-back": { type: "boolean" },
+  applied: { type: "boolean" },
+  "accept-checksum": { type: "boolean" },
+  forget: { type: "boolean" },
+} as const;
+
+export const USAGE = `usage: bun release/migrate.ts [command] [flags]
+
+commands:
+  up (default)                 apply pending migrations in version order
+  resolve <version> <action>   settle a migration the job refuses to pass:
+      --rolled-back            a failed no-transaction migration was undone; retry it on the next run
+      --applied                a failed no-transaction migration was finished by hand; record it as applied
+      --accept-checksum        an applied migration's file was edited on purpose; record its new checksum
+      --forget                 an applied migration's file was deleted on purpose; drop its record
+
+flags:
+  --embedded                   run against a local embedded PostgreSQL instead of DATABASE_URL
+  --allow-out-of-order         apply pending versions lower than the highest applied one
+  -h, --help                   show this help
+
+environment: DATABASE_URL, MIGRATIONS_DIR, MIGRATIONS_TABLE, LOG_FORMAT, MIGRATE_LOCK_WAIT,
+  MIGRATE_CONNECT_TIMEOUT, EMBEDDED_POSTGRES_PORT, EMBEDDED_POSTGRES_DIR (see README.md)`;
+
+const TWO_WAYS_TO_RUN = `DATABASE_URL is not set. Either set it (on Railway it comes from the service's variables:
+      DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DB bun release/migrate.ts
+    from a laptop use the public URL: railway run sh -c 'DATABASE_URL="$DATABASE_PUBLIC_URL" bun release/migrate.ts'),
+    or run against a local embedded PostgreSQL: bun release/migrate.ts --embedded (what npm start does)`;
+
+export function parseConfig(
+  argv: readonly string[],
+  env: Record<string, string | undefined>,
+  stdoutIsTty: boolean,
+  layout: InstallLayout,
+): Config | typeof HELP {
+  const problems: string[] = [];
+  const flags = parseFlags(argv, problems);
+  if (flags?.values.help) return HELP;
+  const envResult = EnvSchema.safeParse(env);
+  if (!envResult.success) {
+    for (const issue of envResult.error.issues) problems.push(`${issue.path.join(".")}: ${issue.message}`);
+  }
+  const command = flags ? parseCommand(flags.positionals, flags.values, problems) : undefined;
+  if (!envResult.success || !flags || !command) throw new ConfigError(problems);
+  const vars = envResult.data;
+
+  const database = parseDatabaseSource(flags.values.embedded ?? false, vars, layout, problems);
+  if (!database || problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    command,
+    database,
+    migrationsDir: vars.MIGRATIONS_DIR ?? layout.migrationsDir,
+    table: vars.MIGRATIONS_TABLE,
+    logFormat: vars.LOG_FORMAT ?? (stdoutIsTty ? "text" : "json"),
+    lockWaitMs: vars.MIGRATE_LOCK_WAIT,
+    connectTimeoutMs: vars.MIGRATE_CONNECT_TIMEOUT,
+    runner: {
+      deploymentId: vars.RAILWAY_DEPLOYMENT_ID,
+      gitCommit: vars.RAILWAY_GIT_COMMIT_SHA,
+      environment: vars.RAILWAY_ENVIRONMENT_NAME,
+    },
+  };
+}
+
+function parseDatabaseSource(
+  embedded: boolean,
+  vars: z.infer<typeof EnvSchema>,
+  layout: InstallLayout,
+  problems: string[],
+): DatabaseSource | undefined {
+  if (embedded) {
+    return { kind: "embedded", dataDir: vars.EMBEDDED_POSTGRES_DIR ?? layout.embeddedDataDir, port: vars.EMBEDDED_POSTGRES_PORT };
+  }
+  if (!vars.DATABASE_URL) {
+    problems.push(TWO_WAYS_TO_RUN);
+    return undefined;
+  }
+  const urlProblem = describeUrlProblem(vars.DATABASE_URL);
+  if (urlProblem) {
+    problems.push(`DATABASE_URL: ${urlProblem}`);
+    return undefined;
+  }
+  return { kind: "url", url: vars.DATABASE_URL };
+}
+
+type ParsedFlags = { positionals: string[]; values: Partial<Record<keyof typeof FLAGS, boolean>> };
+
+function parseFlags(argv: readonly string[], problems: string[]): ParsedFlags | undefined {
+  try {
+    const { positionals, values } = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: true });
+    return { positionals, values };
+  } catch (error) {
+    problems.push(`${(error as Error).message.split("\n")[0]} (see --help)`);
+    return undefined;
+  }
+}
+
+function parseCommand(positionals: string[], flags: ParsedFlags["values"], problems: string[]): Command | undefined {
+  const [name = "up", ...args] = positionals;
+  const actions = (["rolled-back", "applied", "accept-checksum", "forget"] as const).filter((action) => flags[action]);
+  if (name !== "resolve" && actions.length > 0) problems.push(`--${actions[0]} only applies to the resolve command`);
+  if (name === "up") {
+    if (args.length > 0) problems.push(`up takes no arguments, got "${args.join(" ")}"`);
+    return problems.length ? undefined : { name: "up", allowOutOfOrder: flags["allow-out-of-order"] ?? false };
+  }
+  if (name === "resolve") {
+    const [versionText, ...extra] = args;
+    const version = versionText && /^\d{1,15}$/.test(versionText) ? Number(versionText) : undefined;
+    if (version === undefined || extra.length > 0) problems.push("resolve takes exactly one migration version, e.g. resolve 009 --rolled-back");
+    if (actions.length !== 1) problems.push("resolve needs exactly one of --rolled-back, --applied, --accept-checksum, --forget");
+    if (flags["allow-out-of-order"]) problems.push("--allow-out-of-order only applies to the up command");
+    return version === undefined || actions.length !== 1 || problems.length ? undefined : { name: "resolve", version, action: actions[0]! };
+  }
+  problems.push(`unknown command "${name}" (commands: up, resolve; see --help)`);
+  return undefined;
+}
+
+/** Says what is wrong with a database URL without ever repeating it (it may hold the password). */
+export function describeUrlProblem(url: string): string | undefined {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return "not a valid URL; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (special characters in the password must be percent-encoded)";
+  }
+  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
+    return `the scheme is "${parsed.protocol.replace(/:$/, "")}"; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE`;
+  }
+  if (!parsed.hostname) return "has no host; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE";
+  if (parsed.port && Number(parsed.port) === 0) return "has port 0";
+  return undefined;
+}

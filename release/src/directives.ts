@@ -1,0 +1,75 @@
+/**
+ * Header directives: SQL comments at the top of a migration file, `-- migrate:<name> [value]`.
+ * Each directive's value is parsed with zod, like every other input from outside.
+ */
+import { z } from "zod";
+import { DIRECTIVE_VALUE_CHECK, type Refusal } from "./errors.ts";
+
+export interface Directives {
+  /** False when the file opts out with `-- migrate:no-transaction`. */
+  readonly transactional: boolean;
+  /** Set by `-- migrate:hold <reason>`: the file stays in the repo but is not applied. */
+  readonly holdReason: string | undefined;
+}
+
+const DIRECTIVE_LINE = /^--\s*migrate:(\S*)\s*(.*)$/;
+const COMMENT_OR_BLANK = /^(--.*)?$/;
+
+const noValue = z.literal("", { error: "takes no value" });
+const requiredText = z.string().min(1, { error: "needs a value (for hold: the reason it is held)" });
+
+const DIRECTIVE_VALUES = {
+  "no-transaction": noValue,
+  hold: requiredText,
+} as const;
+type DirectiveName = keyof typeof DIRECTIVE_VALUES;
+
+function isDirectiveName(name: string): name is DirectiveName {
+  return Object.hasOwn(DIRECTIVE_VALUES, name);
+}
+
+export interface DirectiveParse {
+  readonly directives: Directives;
+  readonly refusals: readonly Refusal[];
+}
+
+/**
+ * Reads the directives in the file's header (the leading blank and `--` comment lines). A
+ * directive-looking line further down is refused rather than ignored, because a hold that is
+ * silently ignored would apply a migration somebody meant to keep back.
+ */
+export function parseDirectives(file: string, text: string): DirectiveParse {
+  const refusals: Refusal[] = [];
+  const values = new Map<DirectiveName, string>();
+  let inHeader = true;
+  text.split("\n").forEach((rawLine, index) => {
+    const line = rawLine.trim();
+    const lineNumber = index + 1;
+    inHeader &&= COMMENT_OR_BLANK.test(line);
+    const match = DIRECTIVE_LINE.exec(line);
+    if (!match) return;
+    const [, name = "", value = ""] = match;
+    const refuse = (check: string, message: string, resolution: string) =>
+      refusals.push({ check, file, line: lineNumber, message, resolution });
+    if (!inHeader) {
+      refuse("directive", `directive "-- migrate:${name}" appears after the first statement`, "move it to the top of the file, above any SQL");
+    } else if (!isDirectiveName(name)) {
+      refuse("directive", `unknown directive "-- migrate:${name}"`, `use one of: ${Object.keys(DIRECTIVE_VALUES).join(", ")}`);
+    } else if (values.has(name)) {
+      refuse(DIRECTIVE_VALUE_CHECK, `directive "-- migrate:${name}" is given twice`, "keep one of the two lines");
+    } else {
+      const parsed = DIRECTIVE_VALUES[name].safeParse(value.trim());
+      if (parsed.success) values.set(name, parsed.data);
+      else refuse(DIRECTIVE_VALUE_CHECK, `directive "-- migrate:${name}" ${parsed.error.issues[0]?.message}`, `write it as ${DIRECTIVE_USAGE[name]}`);
+    }
+  });
+  return {
+    directives: { transactional: !values.has("no-transaction"), holdReason: values.get("hold") },
+    refusals,
+  };
+}
+
+const DIRECTIVE_USAGE: Record<DirectiveName, string> = {
+  "no-transaction": '"-- migrate:no-transaction"',
+  hold: '"-- migrate:hold <reason>"',
+};

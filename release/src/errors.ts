@@ -1,0 +1,155 @@
+/**
+ * Every failure the job can report is one of these classes. Each carries the exit code from
+ * DESIGN.md, so the entry point never has to guess how a failure should end the process.
+ */
+
+export const ExitCode = {
+  success: 0,
+  migrationFailed: 1,
+  usage: 2,
+  databaseUnavailable: 3,
+  refused: 4,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+export abstract class MigrateError extends Error {
+  abstract readonly exitCode: ExitCode;
+  /** Machine-readable kind, logged as the `error` attribute. */
+  abstract readonly kind: string;
+
+  /** Extra attributes for structured logs (file, line, code, ...). */
+  attributes(): Record<string, unknown> {
+    return {};
+  }
+}
+
+/** A bad flag, a missing or malformed variable, or a bad directive value. Exit 2. */
+export class ConfigError extends MigrateError {
+  readonly exitCode = ExitCode.usage;
+  readonly kind = "config";
+  constructor(readonly problems: readonly string[]) {
+    super(formatProblems("configuration problem", problems));
+  }
+}
+
+/** The refusal check for a directive whose value is malformed: exit 2 rather than 4. */
+export const DIRECTIVE_VALUE_CHECK = "directive_value";
+
+/** One reason to refuse a run before anything is applied. */
+export interface Refusal {
+  /** Which check refused: drift, missing, order, failed, file, directive, transaction, syntax. */
+  readonly check: string;
+  /** The file the refusal is about, relative to the migrations folder. */
+  readonly file: string;
+  readonly line?: number;
+  readonly message: string;
+  /** The one explicit command or action that resolves it. */
+  readonly resolution: string;
+}
+
+/**
+ * Validation refused the run (drift, order, bad files). Nothing was applied. Exit 4, or 2 when a
+ * directive has a bad value, which is a usage error of that file.
+ */
+export class RefusedError extends MigrateError {
+  readonly kind = "refused";
+  constructor(readonly refusals: readonly Refusal[]) {
+    super(
+      formatProblems(
+        "refusing to run",
+        refusals.map((r) => `${r.file}${r.line ? `:${r.line}` : ""}: ${r.message}\n    fix: ${r.resolution}`),
+      ),
+    );
+  }
+
+  get exitCode(): ExitCode {
+    return this.refusals.some((r) => r.check === DIRECTIVE_VALUE_CHECK) ? ExitCode.usage : ExitCode.refused;
+  }
+
+  override attributes(): Record<string, unknown> {
+    return { checks: [...new Set(this.refusals.map((r) => r.check))], files: this.refusals.map((r) => r.file) };
+  }
+}
+
+/** Could not connect, or the migration lock was not acquired in time. Exit 3. */
+export class DatabaseUnavailableError extends MigrateError {
+  readonly exitCode = ExitCode.databaseUnavailable;
+  readonly kind = "database_unavailable";
+  constructor(
+    message: string,
+    readonly code?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+
+  override attributes(): Record<string, unknown> {
+    return this.code ? { code: this.code } : {};
+  }
+}
+
+/** Where inside a migration file a failure happened. */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  /** The first line of the failing statement, for the log. */
+  readonly statement: string;
+}
+
+/** PostgreSQL's own description of an error (the fields of an ErrorResponse). */
+export interface ServerError {
+  readonly code: string;
+  readonly message: string;
+  readonly detail?: string;
+  readonly hint?: string;
+  readonly where?: string;
+}
+
+/** A migration's SQL failed. Its transaction (if any) was rolled back. Exit 1. */
+export class MigrationFailedError extends MigrateError {
+  readonly exitCode = ExitCode.migrationFailed;
+  readonly kind = "migration_failed";
+  constructor(
+    readonly location: SourceLocation,
+    readonly server: ServerError,
+    readonly outcome: string,
+    options?: ErrorOptions,
+  ) {
+    super(formatMigrationFailure(location, server, outcome), options);
+  }
+
+  override attributes(): Record<string, unknown> {
+    return {
+      file: this.location.file,
+      line: this.location.line,
+      column: this.location.column,
+      code: this.server.code,
+      detail: this.server.detail,
+      hint: this.server.hint,
+    };
+  }
+}
+
+/** The run could not go on safely (the lock's connection was lost). Exit 1. */
+export class RunAbortedError extends MigrateError {
+  readonly exitCode = ExitCode.migrationFailed;
+  readonly kind = "run_aborted";
+}
+
+function formatProblems(title: string, problems: readonly string[]): string {
+  if (problems.length === 1) return `${title}: ${problems[0]}`;
+  return `${title} (${problems.length} problems):\n${problems.map((p) => `  - ${p}`).join("\n")}`;
+}
+
+function formatMigrationFailure(location: SourceLocation, server: ServerError, outcome: string): string {
+  const lines = [
+    `${location.file}:${location.line}:${location.column}: ${server.message} (SQLSTATE ${server.code})`,
+    `  statement: ${location.statement}`,
+  ];
+  if (server.detail) lines.push(`  detail: ${server.detail}`);
+  if (server.hint) lines.push(`  hint: ${server.hint}`);
+  if (server.where) lines.push(`  where: ${server.where.split("\n")[0]}`);
+  lines.push(`  ${outcome}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,120 @@
+/**
+ * The migration lock: a session-level advisory lock on a connection that does nothing else, held
+ * for the whole run, so concurrent deploys never apply a migration twice.
+ *
+ * The key is the bigint whose bytes are the ASCII text "STUDIOMG": 6004517954967784775. In
+ * `pg_locks` it shows as locktype 'advisory', classid 1398035780, objid 1229933895, objsubid 1.
+ */
+import { DatabaseUnavailableError, RunAbortedError } from "./errors.ts";
+import { errorCode, type Session, type Queryable } from "./database.ts";
+import { formatDuration } from "./duration.ts";
+import type { Logger } from "./log.ts";
+
+export const MIGRATION_LOCK_KEY = "6004517954967784775";
+const LOCK_CLASSID = 1398035780;
+const LOCK_OBJID = 1229933895;
+/** How often a waiting run logs who holds the lock. */
+const WAIT_REPORT_INTERVAL_MS = 10_000;
+const LOCK_NOT_AVAILABLE = "55P03";
+
+export interface LockHolder {
+  readonly pid: number;
+  readonly applicationName: string | null;
+  readonly connectedForMs: number | null;
+}
+
+/** The held lock, as the runner sees it. */
+export interface HeldLock {
+  /** Fails the run unless the lock's session still holds the lock; checked before each commit. */
+  assertHeld(sql: Queryable): Promise<void>;
+}
+
+export interface LockOptions {
+  readonly waitMs: number;
+  readonly logger: Logger;
+}
+
+/** Runs `body` while holding the migration lock on `session`; releases it whatever happens. */
+export async function withMigrationLock<T>(session: Session, options: LockOptions, body: (lock: HeldLock) => Promise<T>): Promise<T> {
+  await acquire(session, options);
+  try {
+    return await body({ assertHeld: (sql) => assertHeldBy(sql, session.pid) });
+  } finally {
+    await session.sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
+  }
+}
+
+async function acquire(session: Session, { waitMs, logger }: LockOptions): Promise<void> {
+  const started = Date.now();
+  const [first] = await session.sql<{ locked: boolean }[]>`select pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) as locked`;
+  if (first!.locked) {
+    logger.info("lock_acquired", "migration lock acquired", { lock_key: MIGRATION_LOCK_KEY, waited_ms: 0 });
+    return;
+  }
+  let holder = await findHolder(session.sql);
+  for (;;) {
+    const remaining = started + waitMs - Date.now();
+    if (remaining <= 0) {
+      throw new DatabaseUnavailableError(
+        `the migration lock was not acquired within ${formatDuration(waitMs)} (MIGRATE_LOCK_WAIT): it is ${describeHolder(holder)}. ` +
+          `If that run is stuck, stop it, or end its session with: select pg_terminate_backend(${holder?.pid ?? "<pid>"});`,
+        LOCK_NOT_AVAILABLE,
+      );
+    }
+    logger.info("lock_waiting", `waiting for the migration lock: it is ${describeHolder(holder)} (${formatDuration(remaining)} left to wait)`, {
+      holder_pid: holder?.pid,
+      holder_application: holder?.applicationName,
+      holder_connected_ms: holder?.connectedForMs,
+    });
+    if (await waitForLock(session.sql, Math.min(remaining, WAIT_REPORT_INTERVAL_MS))) {
+      const waited = Date.now() - started;
+      logger.info("lock_acquired", `migration lock acquired after waiting ${formatDuration(waited)}`, { lock_key: MIGRATION_LOCK_KEY, waited_ms: waited });
+      return;
+    }
+    holder = (await findHolder(session.sql)) ?? holder;
+  }
+}
+
+/** Blocks in PostgreSQL's own lock queue for at most `ms`, so the lock is taken the moment it is free. */
+async function waitForLock(sql: Queryable, ms: number): Promise<boolean> {
+  await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(ms))}ms`}, false)`;
+  try {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint)`;
+    return true;
+  } catch (error) {
+    if (errorCode(error) === LOCK_NOT_AVAILABLE) return false;
+    throw error;
+  } finally {
+    await sql`select set_config('lock_timeout', '0', false)`;
+  }
+}
+
+async function findHolder(sql: Queryable): Promise<LockHolder | undefined> {
+  const [row] = await sql<{ pid: number; application_name: string | null; connected_ms: number | null }[]>`
+    select l.pid, a.application_name, (extract(epoch from now() - a.backend_start) * 1000)::float8 as connected_ms
+    from pg_locks l left join pg_stat_activity a on a.pid = l.pid
+    where l.locktype = 'advisory' and l.classid = ${LOCK_CLASSID}::oid and l.objid = ${LOCK_OBJID}::oid
+      and l.objsubid = 1 and l.granted`;
+  return row && { pid: row.pid, applicationName: row.application_name, connectedForMs: row.connected_ms };
+}
+
+function describeHolder(holder: LockHolder | undefined): string {
+  if (!holder) return "held by a session that has since released it";
+  const app = holder.applicationName ? ` "${holder.applicationName}"` : "";
+  const age = holder.connectedForMs === null ? "" : `, connected ${formatDuration(holder.connectedForMs)} ago`;
+  return `held by pid ${holder.pid}${app}${age}`;
+}
+
+async function assertHeldBy(sql: Queryable, pid: number): Promise<void> {
+  const [row] = await sql<{ held: boolean }[]>`
+    select exists (
+      select 1 from pg_locks
+      where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
+        and objsubid = 1 and pid = ${pid} and granted
+    ) as held`;
+  if (!row!.held) {
+    throw new RunAbortedError(
+      `the migration lock was lost (its connection, pid ${pid}, closed); stopped without committing the current migration. Run the job again.`,
+    );
+  }
+}

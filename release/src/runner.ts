@@ -1,0 +1,146 @@
+/**
+ * Applies planned migrations through Umzug, one at a time. A transactional file runs inside one
+ * transaction together with its tracking row; a no-transaction file runs statement by statement
+ * and is marked running, then applied or failed, so a failure part-way is never forgotten.
+ */
+import { Umzug } from "umzug";
+import type { Sql } from "postgres";
+import { MigrateError, MigrationFailedError, RunAbortedError, type ServerError } from "./errors.ts";
+import { errorCode, type Queryable } from "./database.ts";
+import { formatDuration } from "./duration.ts";
+import { locateInFile, type Statement } from "./sql-statements.ts";
+import type { HeldLock } from "./lock.ts";
+import type { Logger } from "./log.ts";
+import type { MigrationFile } from "./migration-files.ts";
+import type { MigrationContext, MigrationStorage } from "./storage.ts";
+import { COMMAND } from "./migration-state.ts";
+
+/** A pending file with its parsed statements, ready to run. */
+export interface PlannedMigration {
+  readonly file: MigrationFile;
+  readonly statements: readonly Statement[];
+}
+
+export interface RunnerDeps {
+  /** The session that runs migrations (not the one holding the lock). */
+  readonly sql: Sql;
+  readonly lock: HeldLock;
+  readonly storage: MigrationStorage;
+  readonly logger: Logger;
+  /** Told which migration is running, so server notices can be attributed to it. */
+  readonly onMigration: (name: string | undefined) => void;
+}
+
+export async function applyMigrations(plans: readonly PlannedMigration[], deps: RunnerDeps): Promise<number> {
+  let context: MigrationContext | undefined;
+  const umzug = new Umzug<MigrationContext>({
+    migrations: plans.map((plan) => ({
+      name: plan.file.name,
+      path: plan.file.path,
+      up: ({ context: { sql } }) => runStatements(sql, plan),
+    })),
+    storage: deps.storage,
+    context: () => context!,
+    logger: undefined,
+  });
+  // State was read under the lock, so the plan is exact: ALLOW skips Umzug's re-read of it per migration.
+  const runOne = (name: string) => umzug.up({ migrations: [name], rerun: "ALLOW" }).catch((error: unknown) => Promise.reject(unwrap(error)));
+
+  for (const plan of plans) {
+    const { file } = plan;
+    deps.onMigration(file.name);
+    const mode = file.transactional ? "in one transaction" : "without a transaction";
+    deps.logger.info("migration_started", `applying ${file.fileName} (${plural(plan.statements.length, "statement")}, ${mode})`, migrationAttributes(file));
+    const startedAt = performance.now();
+    const run: RunInContext = (sql) => {
+      context = { sql, migration: file, startedAt };
+      return runOne(file.name);
+    };
+    await (file.transactional ? applyInTransaction(deps, run) : applyWithoutTransaction(file, deps, run)).catch((error: unknown) =>
+      Promise.reject(explain(error, file)),
+    );
+    const durationMs = Math.round(performance.now() - startedAt);
+    deps.logger.info("migration_applied", `applied ${file.fileName} in ${formatDuration(durationMs)}`, { ...migrationAttributes(file), duration_ms: durationMs });
+  }
+  deps.onMigration(undefined);
+  return plans.length;
+}
+
+type RunInContext = (sql: Queryable) => Promise<unknown>;
+
+async function applyInTransaction(deps: RunnerDeps, run: RunInContext): Promise<void> {
+  await deps.sql.begin(async (tx) => {
+    await run(tx);
+    await deps.lock.assertHeld(tx);
+  });
+}
+
+async function applyWithoutTransaction(file: MigrationFile, deps: RunnerDeps, run: RunInContext): Promise<void> {
+  await deps.lock.assertHeld(deps.sql);
+  await deps.storage.recordRunning(deps.sql, file);
+  try {
+    await run(deps.sql);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    // If this write fails too (connection gone), the row still says "running": the next run refuses just the same.
+    await deps.storage.recordFailed(deps.sql, file, message).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** A failure outside any statement (a lost connection at COMMIT, say) still names the migration. */
+function explain(error: unknown, file: MigrationFile): unknown {
+  if (error instanceof MigrateError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new RunAbortedError(`while applying ${file.fileName}: ${message} (${errorCode(error)}); check the outcome with a new run`, { cause: error });
+}
+
+export function migrationAttributes(file: MigrationFile): Record<string, unknown> {
+  return { migration: file.name, version: file.version, file: file.fileName };
+}
+
+async function runStatements(sql: Queryable, plan: PlannedMigration): Promise<void> {
+  for (const [index, statement] of plan.statements.entries()) {
+    try {
+      await sql.unsafe(statement.text).simple();
+    } catch (error) {
+      throw statementFailure(error, plan, statement, index);
+    }
+  }
+}
+
+function statementFailure(error: unknown, plan: PlannedMigration, statement: Statement, index: number): MigrateError {
+  const { file } = plan;
+  const server = serverError(error);
+  const location = locateInFile(file, statement, server.position);
+  const outcome = file.transactional
+    ? `the transaction was rolled back: nothing from ${file.fileName} was applied`
+    : `statements 1-${index} of ${plan.statements.length} ran before it and stay applied (no transaction); the migration is ` +
+      `recorded as failed and later runs refuse until you undo it and run ${COMMAND} resolve ${file.version} --rolled-back, ` +
+      `or finish it by hand and run ${COMMAND} resolve ${file.version} --applied`;
+  return new MigrationFailedError(location, server, outcome, { cause: error });
+}
+
+function serverError(error: unknown): ServerError & { position: number | undefined } {
+  const fields = error as { message?: string; detail?: string; hint?: string; where?: string; position?: string };
+  const position = fields.position ? Number(fields.position) : undefined;
+  return {
+    code: errorCode(error),
+    message: fields.message ?? String(error),
+    position,
+    ...(fields.detail ? { detail: fields.detail } : {}),
+    ...(fields.hint ? { hint: fields.hint } : {}),
+    ...(fields.where ? { where: fields.where } : {}),
+  };
+}
+
+/** Umzug wraps what a migration throws in its own MigrationError; the job reports the original. */
+function unwrap(error: unknown): unknown {
+  const cause = (error as { cause?: unknown })?.cause;
+  if (error instanceof MigrateError || !cause) return error;
+  return cause instanceof MigrateError ? cause : new RunAbortedError(`${(error as Error).message}`, { cause });
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}

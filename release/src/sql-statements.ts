@@ -1,0 +1,96 @@
+/**
+ * Splits migration SQL into statements with PostgreSQL's own parser (libpg-query), so that
+ * `BEGIN ... END` inside a function body or a DO block is never mistaken for transaction control,
+ * and every statement knows the line it starts on.
+ */
+import { loadModule, parseSync, type ParseResult } from "libpg-query";
+import { RefusedError, type Refusal, type SourceLocation } from "./errors.ts";
+import { byteOffsetOfCharacter, lineColumnAtByte } from "./source-position.ts";
+import type { SqlSource } from "./migration-files.ts";
+
+export interface Statement {
+  /** The parse node's type, e.g. `CreateStmt`, `TransactionStmt`. */
+  readonly kind: string;
+  readonly text: string;
+  /** Byte offset of the statement's first character in the file. */
+  readonly byteOffset: number;
+  readonly line: number;
+}
+
+export interface SqlParser {
+  /** Statements of a file in order. Throws RefusedError on a syntax error, naming file:line. */
+  statements(file: SqlSource): Statement[];
+}
+
+/** Loads the parser (a WebAssembly module, about 20 ms): done only when there is SQL to parse. */
+export async function loadSqlParser(): Promise<SqlParser> {
+  await loadModule();
+  return { statements: splitStatements };
+}
+
+function splitStatements(file: SqlSource): Statement[] {
+  let result: ParseResult;
+  try {
+    result = parseSync(file.text);
+  } catch (error) {
+    throw new RefusedError([syntaxRefusal(file, error)]);
+  }
+  const decoder = new TextDecoder();
+  return (result.stmts ?? []).map((raw) => {
+    const byteOffset = raw.stmt_location ?? 0;
+    const end = raw.stmt_len ? byteOffset + raw.stmt_len : file.source.length;
+    const node = raw.stmt ?? {};
+    return {
+      kind: Object.keys(node)[0] ?? "Unknown",
+      text: decoder.decode(file.source.subarray(byteOffset, end)),
+      byteOffset,
+      line: lineColumnAtByte(file.source, byteOffset).line,
+    };
+  });
+}
+
+function syntaxRefusal(file: SqlSource, error: unknown): Refusal {
+  const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
+  // libpg-query reports a 0-based character position.
+  const position = details?.cursorPosition;
+  const where = position === undefined ? undefined : lineColumnAtByte(file.source, byteOffsetOfCharacter(file.source, position + 1));
+  return {
+    check: "syntax",
+    file: file.fileName,
+    ...(where ? { line: where.line } : {}),
+    message: `syntax error${where ? ` at line ${where.line}, column ${where.column}` : ""}: ${(error as Error).message} (PostgreSQL 18 grammar)`,
+    resolution: "fix the SQL; check it with psql against a scratch database",
+  };
+}
+
+/**
+ * Transaction control at the top level of a file that runs inside the job's own transaction would
+ * commit part of a migration early or end the job's transaction: refuse it before anything runs.
+ */
+export function transactionControlRefusals(file: SqlSource, statements: readonly Statement[]): Refusal[] {
+  return statements
+    .filter((statement) => statement.kind === "TransactionStmt")
+    .map((statement) => ({
+      check: "transaction",
+      file: file.fileName,
+      line: statement.line,
+      message: `transaction control statement "${firstLine(statement.text)}" in a file that runs inside a transaction`,
+      resolution: "remove it (the job wraps each file in one transaction), or add -- migrate:no-transaction at the top of the file",
+    }));
+}
+
+/**
+ * Where a server error points inside the file: PostgreSQL's `position` is a 1-based character
+ * offset into the statement; without one, the statement's own start.
+ */
+export function locateInFile(file: SqlSource, statement: Statement, position: number | undefined): SourceLocation {
+  const statementBytes = file.source.subarray(statement.byteOffset);
+  const offset = position && position > 0 ? statement.byteOffset + byteOffsetOfCharacter(statementBytes, position) : statement.byteOffset;
+  const { line, column } = lineColumnAtByte(file.source, offset);
+  return { file: file.fileName, line, column, statement: firstLine(statement.text) };
+}
+
+export function firstLine(text: string): string {
+  const line = text.split("\n", 1)[0]!.trim();
+  return text.includes("\n") ? `${line} …` : line;
+}

@@ -1,0 +1,205 @@
+/**
+ * The tracking table, and Umzug's storage contract on top of it.
+ *
+ * Unlike Umzug's own storages, `logMigration` writes through the connection in the migration's
+ * context: for a transactional migration that is the migration's own transaction, so the SQL and
+ * its record commit together or not at all.
+ */
+import type { Queryable } from "./database.ts";
+import type { UmzugStorage } from "umzug";
+import type { TableName } from "./config.ts";
+import type { MigrationFile } from "./migration-files.ts";
+
+export type MigrationStatus = "applied" | "held" | "running" | "failed";
+
+/** One row of the tracking table. */
+export interface MigrationRecord {
+  readonly version: number;
+  readonly name: string;
+  readonly checksum: string;
+  readonly status: MigrationStatus;
+  readonly transactional: boolean;
+  readonly appliedAt: Date | null;
+  readonly executionMs: number | null;
+  readonly appliedBy: string;
+  readonly holdReason: string | null;
+  readonly lastError: string | null;
+}
+
+/** Who is applying: Railway's deployment, commit and environment when present, else user@host. */
+export interface RunIdentity {
+  readonly appliedBy: string;
+  readonly deploymentId: string | undefined;
+  readonly gitCommit: string | undefined;
+  readonly environment: string | undefined;
+}
+
+/** What Umzug hands to a migration and to the storage: the connection to write through. */
+export interface MigrationContext {
+  /** The migration's transaction, or the plain session for a no-transaction file. */
+  readonly sql: Queryable;
+  readonly migration: MigrationFile;
+  /** performance.now() when the migration started, for execution_ms. */
+  readonly startedAt: number;
+}
+
+const TABLE_COMMENT = "Studio release migrations, one row per version. Written by release/migrate.ts; change it only through its resolve command.";
+
+type RecordRow = {
+  version: string;
+  name: string;
+  checksum: string;
+  status: MigrationStatus;
+  transactional: boolean;
+  applied_at: Date | null;
+  execution_ms: number | null;
+  applied_by: string;
+  hold_reason: string | null;
+  last_error: string | null;
+};
+
+export class MigrationStorage implements UmzugStorage<MigrationContext> {
+  readonly #table: TableName;
+  readonly #identity: RunIdentity;
+
+  constructor(table: TableName, identity: RunIdentity) {
+    this.#table = table;
+    this.#identity = identity;
+  }
+
+  get qualifiedName(): string {
+    return `${this.#table.schema}.${this.#table.table}`;
+  }
+
+  /**
+   * Creates the schema and table when absent. Called only while holding the migration lock, so two
+   * runs never race on the DDL; the existence check first keeps a no-op run free of DDL.
+   */
+  async ensureTable(sql: Queryable): Promise<void> {
+    const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`;
+    if (row!.exists) return;
+    await sql`create schema if not exists ${sql(this.#table.schema)}`;
+    await sql`
+      create table if not exists ${this.#ref(sql)} (
+        version bigint primary key,
+        name text not null,
+        checksum text not null,
+        status text not null check (status in ('applied', 'held', 'running', 'failed')),
+        transactional boolean not null,
+        applied_at timestamptz,
+        execution_ms integer,
+        applied_by text not null,
+        deployment_id text,
+        git_commit text,
+        environment text,
+        hold_reason text,
+        last_error text,
+        updated_at timestamptz not null default now()
+      )`;
+    // COMMENT takes no parameters; the text is a constant without quotes.
+    await sql`comment on table ${this.#ref(sql)} is ${sql.unsafe(`'${TABLE_COMMENT}'`)}`;
+  }
+
+  /** Every row, by version. */
+  async records(sql: Queryable): Promise<MigrationRecord[]> {
+    const rows = await sql<RecordRow[]>`
+      select version, name, checksum, status, transactional, applied_at, execution_ms, applied_by, hold_reason, last_error
+      from ${this.#ref(sql)} order by version`;
+    return rows.map((row) => ({
+      version: Number(row.version),
+      name: row.name,
+      checksum: row.checksum,
+      status: row.status,
+      transactional: row.transactional,
+      appliedAt: row.applied_at,
+      executionMs: row.execution_ms,
+      appliedBy: row.applied_by,
+      holdReason: row.hold_reason,
+      lastError: row.last_error,
+    }));
+  }
+
+  /** Umzug contract: names of applied migrations. Called by Umzug when it computes what is pending. */
+  async executed({ context }: { context: MigrationContext }): Promise<string[]> {
+    const rows = await context.sql<{ name: string }[]>`select name from ${this.#ref(context.sql)} where status = 'applied' order by version`;
+    return rows.map((row) => row.name);
+  }
+
+  /**
+   * Umzug contract: called right after a migration's `up` succeeded, through the same connection
+   * (for a transactional file, inside its transaction). Refuses to overwrite an applied record,
+   * which would mean another run applied the same version.
+   */
+  async logMigration({ context }: { context: MigrationContext }): Promise<void> {
+    const executionMs = Math.round(performance.now() - context.startedAt);
+    const rows = await this.#upsert(context.sql, context.migration, "applied", { execution_ms: executionMs });
+    if (rows === 0) throw new Error(`${context.migration.fileName} is already recorded as applied by another run`);
+  }
+
+  /** Umzug contract: called after a migration was reverted; removes its record. */
+  async unlogMigration({ context }: { context: MigrationContext }): Promise<void> {
+    await this.forget(context.sql, context.migration.version);
+  }
+
+  /** Remembers that a file is held, so releasing the hold later may apply it below higher versions. */
+  async recordHeld(sql: Queryable, migration: MigrationFile): Promise<void> {
+    await this.#upsert(sql, migration, "held", { hold_reason: migration.holdReason ?? null }, ["held"]);
+  }
+
+  /** A no-transaction migration is starting: if the run dies part-way, this row says so. */
+  async recordRunning(sql: Queryable, migration: MigrationFile): Promise<void> {
+    await this.#upsert(sql, migration, "running", {}, ["held"]);
+  }
+
+  async recordFailed(sql: Queryable, migration: MigrationFile, error: string): Promise<void> {
+    await this.#upsert(sql, migration, "failed", { last_error: error }, ["running"]);
+  }
+
+  /** Records the file as applied without running it (resolve --applied, --accept-checksum). */
+  async recordApplied(sql: Queryable, migration: MigrationFile, replacing: readonly MigrationStatus[]): Promise<number> {
+    return this.#upsert(sql, migration, "applied", {}, replacing);
+  }
+
+  async forget(sql: Queryable, version: number): Promise<number> {
+    const result = await sql`delete from ${this.#ref(sql)} where version = ${version}`;
+    return result.count;
+  }
+
+  #ref(sql: Queryable) {
+    return sql`${sql(this.#table.schema)}.${sql(this.#table.table)}`;
+  }
+
+  /**
+   * Inserts or updates the row of `migration` to `status`. An existing row is only changed when its
+   * status is one of `replacing` (by default anything but applied), so an applied record is never
+   * overwritten by accident. Returns the number of rows written. `applied_at` is the database's
+   * time (the transaction's start), not this machine's.
+   */
+  async #upsert(
+    sql: Queryable,
+    migration: MigrationFile,
+    status: MigrationStatus,
+    extra: { execution_ms?: number; hold_reason?: string | null; last_error?: string },
+    replacing: readonly MigrationStatus[] = ["held", "running", "failed"],
+  ): Promise<number> {
+    const identity = this.#identity;
+    const result = await sql`
+      insert into ${this.#ref(sql)} as t (
+        version, name, checksum, status, transactional, applied_at, execution_ms,
+        applied_by, deployment_id, git_commit, environment, hold_reason, last_error
+      ) values (
+        ${migration.version}, ${migration.name}, ${migration.checksum}, ${status}, ${migration.transactional},
+        case when ${status}::text = 'applied' then now() end, ${extra.execution_ms ?? null},
+        ${identity.appliedBy}, ${identity.deploymentId ?? null}, ${identity.gitCommit ?? null}, ${identity.environment ?? null},
+        ${extra.hold_reason ?? null}, ${extra.last_error ?? null}
+      )
+      on conflict (version) do update set
+        name = excluded.name, checksum = excluded.checksum, status = excluded.status,
+        transactional = excluded.transactional, applied_at = excluded.applied_at, execution_ms = excluded.execution_ms,
+        applied_by = excluded.applied_by, deployment_id = excluded.deployment_id,
+        git_commit = excluded.git_commit, environment = excluded.environment,
+        hold_reason = excluded.hold_reason, last_error = excluded.last_error, updated_at = now()
+      where t.status = any(${sql.array([...replacing])}::text[])`;
+    return result.count;
+  }
+}
