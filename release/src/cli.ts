@@ -3,7 +3,7 @@
  * command. Returns the exit code; only the entry file exits the process.
  */
 import { ConfigError, MigrateError, ExitCode } from "./errors.ts";
-import { HELP, USAGE, parseConfig, type Config, type InstallLayout } from "./config.ts";
+import { HELP, USAGE, defaultLogFormat, parseConfig, type Config, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
 import { describeTarget, redactorFor } from "./redact.ts";
 import { closeSession, openSession, type Session } from "./database.ts";
@@ -33,7 +33,9 @@ export async function main(environment: Environment): Promise<number> {
   try {
     config = parseConfig(environment.argv, env, environment.stdoutIsTty, environment.layout);
   } catch (error) {
-    const logger = createLogger(env.LOG_FORMAT === "json" || (!env.LOG_FORMAT && !environment.stdoutIsTty) ? "json" : "text", sink, redactorFor(env.DATABASE_URL));
+    // LOG_FORMAT itself may be what is wrong: then fall back to the default for this output.
+    const format = env.LOG_FORMAT === "text" || env.LOG_FORMAT === "json" ? env.LOG_FORMAT : defaultLogFormat(environment.stdoutIsTty);
+    const logger = createLogger(format, sink, redactorFor(env.DATABASE_URL));
     return report(logger, error);
   }
   if (config === HELP) {
@@ -96,7 +98,6 @@ async function runAgainst(url: string, config: Config, environment: Environment,
     workSession = await connect();
     const sql = workSession.sql;
     await withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger }, async (lock) => {
-      await storage.ensureTable(sql);
       const locked: LockedRun = { files, sql, lock, storage, logger, onMigration: (name) => (currentMigration = name) };
       const { command } = config;
       if (command.name === "up") await up(locked, { allowOutOfOrder: command.allowOutOfOrder, loadParser: loadSqlParser });

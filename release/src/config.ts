@@ -147,7 +147,7 @@ export function parseConfig(
     database,
     migrationsDir: vars.MIGRATIONS_DIR ?? layout.migrationsDir,
     table: vars.MIGRATIONS_TABLE,
-    logFormat: vars.LOG_FORMAT ?? (stdoutIsTty ? "text" : "json"),
+    logFormat: vars.LOG_FORMAT ?? defaultLogFormat(stdoutIsTty),
     lockWaitMs: vars.MIGRATE_LOCK_WAIT,
     connectTimeoutMs: vars.MIGRATE_CONNECT_TIMEOUT,
     runner: {
@@ -177,6 +177,11 @@ function parseDatabaseSource(
     return undefined;
   }
   return { kind: "url", url: vars.DATABASE_URL };
+}
+
+/** Text for a person at a terminal; JSON otherwise, which is what Railway's log parses. */
+export function defaultLogFormat(stdoutIsTty: boolean): "text" | "json" {
+  return stdoutIsTty ? "text" : "json";
 }
 
 type ParsedFlags = { positionals: string[]; values: Partial<Record<keyof typeof FLAGS, boolean>> };

@@ -5,7 +5,8 @@
 
 export type Redactor = (text: string) => string;
 
-const URL_CREDENTIALS = /(postgres(?:ql)?:\/\/[^:/@\s]*:)[^@\s]*@/gi;
+/** Credentials in any postgres URL, except the literal placeholder of the job's own help texts. */
+const URL_CREDENTIALS = /(postgres(?:ql)?:\/\/[^:/@\s]*:)(?!PASSWORD@)[^@\s]*@/gi;
 export const REDACTED = "********";
 
 /** Builds a redactor for the password inside `url` (raw and percent-decoded forms). */

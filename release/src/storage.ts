@@ -73,11 +73,11 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
 
   /**
    * Creates the schema and table when absent. Called only while holding the migration lock, so two
-   * runs never race on the DDL; the existence check first keeps a no-op run free of DDL.
+   * runs never race on the DDL, and only after validation passed, so a refused run changes nothing.
+   * The existence check first keeps a no-op run free of DDL.
    */
   async ensureTable(sql: Queryable): Promise<void> {
-    const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`;
-    if (row!.exists) return;
+    if (await this.#exists(sql)) return;
     await sql`create schema if not exists ${sql(this.#table.schema)}`;
     await sql`
       create table if not exists ${this.#ref(sql)} (
@@ -100,8 +100,9 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     await sql`comment on table ${this.#ref(sql)} is ${sql.unsafe(`'${TABLE_COMMENT}'`)}`;
   }
 
-  /** Every row, by version. */
+  /** Every row, by version; none when the table does not exist yet (it is created only once a run passes validation). */
   async records(sql: Queryable): Promise<MigrationRecord[]> {
+    if (!(await this.#exists(sql))) return [];
     const rows = await sql<RecordRow[]>`
       select version, name, checksum, status, transactional, applied_at, execution_ms, applied_by, hold_reason, last_error
       from ${this.#ref(sql)} order by version`;
@@ -163,6 +164,11 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   async forget(sql: Queryable, version: number): Promise<number> {
     const result = await sql`delete from ${this.#ref(sql)} where version = ${version}`;
     return result.count;
+  }
+
+  async #exists(sql: Queryable): Promise<boolean> {
+    const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`;
+    return row!.exists;
   }
 
   #ref(sql: Queryable) {

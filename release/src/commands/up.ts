@@ -22,6 +22,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<void> {
   const state = assessState(files, await storage.records(sql), { allowOutOfOrder: options.allowOutOfOrder });
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
   const plans = state.pending.length > 0 ? planMigrations(state.pending, await options.loadParser()) : [];
+  await storage.ensureTable(sql);
 
   for (const file of state.held) {
     await storage.recordHeld(sql, file);

@@ -1,0 +1,118 @@
+/**
+ * Every refusal and bad input: the exit code, a message naming the file or variable, and a
+ * database left exactly as it was.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { TEST_PASSWORD, startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { catalogPicture } from "./support/catalog.ts";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+const GOOD = "create table good (id int);\n";
+
+/** Runs `args` on a fresh database and checks the catalog is unchanged afterwards. */
+async function runUnchanged(files: Record<string, string | Uint8Array>, args: string[] = [], prepare?: (db: TestDatabase) => Promise<void>): Promise<RunResult> {
+  const db = await server.fresh();
+  await prepare?.(db);
+  const before = await catalogPicture(db.sql);
+  const result = await runMigrate(args, { url: db.url, migrationsDir: await migrationsFolder(files) });
+  expect(await catalogPicture(db.sql)).toBe(before);
+  return result;
+}
+
+function expectRefusal(result: RunResult, exitCode: number, ...mentions: string[]) {
+  expect(result.code).toBe(exitCode);
+  const { message } = failure(result);
+  for (const mention of mentions) expect(message).toContain(mention);
+}
+
+describe("bad migration files are refused before anything runs", () => {
+  test("duplicate version", async () => {
+    expectRefusal(await runUnchanged({ "001_a.sql": GOOD, "001_b.sql": GOOD, "002_c.sql": GOOD }), 4, "001_b.sql", "duplicate version 1", "001_a.sql");
+  });
+
+  test("malformed name", async () => {
+    expectRefusal(await runUnchanged({ "001_a.sql": GOOD, "2-Add-Things.sql": GOOD }), 4, "2-Add-Things.sql", "malformed migration file name");
+  });
+
+  test("empty file", async () => {
+    expectRefusal(await runUnchanged({ "001_a.sql": GOOD, "002_empty.sql": "  \n" }), 4, "002_empty.sql", "empty");
+  });
+
+  test("a file with only comments", async () => {
+    expectRefusal(await runUnchanged({ "001_a.sql": GOOD, "002_comments.sql": "-- nothing yet\n/* really */\n" }), 4, "002_comments.sql", "no SQL statements");
+  });
+
+  test("not UTF-8", async () => {
+    const latin1 = new Uint8Array([...new TextEncoder().encode("insert into t values ('caf"), 0xe9, ...new TextEncoder().encode("');\n")]);
+    expectRefusal(await runUnchanged({ "001_a.sql": GOOD, "002_latin1.sql": latin1 }), 4, "002_latin1.sql", "not valid UTF-8");
+  });
+
+  test("rollback without its migration", async () => {
+    expectRefusal(await runUnchanged({ "001_a.sql": GOOD, "003_rollback.sql": "drop table x;\n" }), 4, "003_rollback.sql", "rollback without its migration");
+  });
+
+  test("unknown directive", async () => {
+    expectRefusal(await runUnchanged({ "001_a.sql": `-- migrate:no-transactoin\n${GOOD}` }), 4, "001_a.sql:1", 'unknown directive "-- migrate:no-transactoin"');
+  });
+
+  test("a bad directive value is a usage error (exit 2)", async () => {
+    expectRefusal(await runUnchanged({ "001_a.sql": `-- migrate:hold\n${GOOD}` }), 2, "001_a.sql:1", "hold", "needs a value");
+    expectRefusal(await runUnchanged({ "001_a.sql": `-- migrate:no-transaction please\n${GOOD}` }), 2, "001_a.sql:1", "takes no value");
+  });
+
+  test("every bad file is named in one report", async () => {
+    const result = await runUnchanged({ "001_a.sql": GOOD, "001_b.sql": GOOD, "x.sql": GOOD, "002_e.sql": "" });
+    expectRefusal(result, 4, "001_b.sql", "x.sql", "002_e.sql");
+  });
+
+  test("top-level transaction control in a transactional file, with file:line", async () => {
+    const result = await runUnchanged({
+      "001_a.sql": GOOD,
+      "002_tx.sql": "create table t2 (id int);\nDO $$ BEGIN PERFORM 1; END $$;\nBEGIN;\ninsert into t2 values (1);\nCOMMIT;\n",
+    });
+    expectRefusal(result, 4, "002_tx.sql:3", "002_tx.sql:5", "BEGIN", "COMMIT", "-- migrate:no-transaction");
+  });
+
+  test("a syntax error is refused with file and line before anything runs", async () => {
+    expectRefusal(await runUnchanged({ "001_a.sql": GOOD, "002_typo.sql": "create table t2 (id int);\n\ncreate tabel t3 (id int);\n" }), 4, "002_typo.sql:3", "syntax error");
+  });
+});
+
+describe("bad configuration", () => {
+  test("no DATABASE_URL and no --embedded shows both ways to run", async () => {
+    const result = await runMigrate([], {});
+    expectRefusal(result, 2, "DATABASE_URL", "--embedded", "DATABASE_PUBLIC_URL");
+  });
+
+  test("a malformed DATABASE_URL is explained without the password", async () => {
+    const result = await runMigrate([], { url: `mysql://root:${encodeURIComponent(TEST_PASSWORD)}@db/x` });
+    expectRefusal(result, 2, "DATABASE_URL", 'scheme is "mysql"');
+    const garbage = await runMigrate([], { url: `postgresql://user:${TEST_PASSWORD}@` });
+    expect(garbage.code).toBe(2);
+    expect(failure(garbage).message).toContain("DATABASE_URL");
+  });
+
+  test("unknown flags, commands and bad variables are reported together", async () => {
+    const result = await runMigrate(["--frobnicate"], { url: "postgresql://u@h/d", env: { MIGRATIONS_TABLE: "Not Valid", LOG_FORMAT: "yaml" } });
+    expectRefusal(result, 2, "--frobnicate", "MIGRATIONS_TABLE", "LOG_FORMAT");
+    expectRefusal(await runMigrate(["migrate-all"], { url: "postgresql://u@h/d" }), 2, 'unknown command "migrate-all"');
+  });
+
+  test("a missing migrations folder names MIGRATIONS_DIR", async () => {
+    expectRefusal(await runMigrate([], { url: "postgresql://u@h/d", migrationsDir: "/nonexistent/migrations" }), 2, "MIGRATIONS_DIR", "/nonexistent/migrations");
+  });
+
+  test("--help prints usage and exits 0", async () => {
+    const result = await runMigrate(["--help"], {});
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("usage: bun release/migrate.ts");
+  });
+});

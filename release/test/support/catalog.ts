@@ -1,0 +1,27 @@
+/** A comparable picture of what a test database holds, to prove a refused run changed nothing. */
+import type { Sql } from "postgres";
+
+export async function catalogPicture(sql: Sql): Promise<string> {
+  const relations = await sql`
+    select n.nspname, c.relname, c.relkind
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')
+    order by 1, 2`;
+  const functions = await sql`
+    select n.nspname, p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname not in ('pg_catalog', 'information_schema') order by 1, 2`;
+  const tracked = relations.some((r) => r.nspname === "platform" && r.relname === "schema_migrations")
+    ? await sql`select version, name, checksum, status from platform.schema_migrations order by version`
+    : [];
+  return JSON.stringify({ relations, functions, tracked });
+}
+
+export async function trackedStatuses(sql: Sql, table = "platform.schema_migrations"): Promise<Record<string, string>> {
+  const rows = await sql.unsafe<{ name: string; status: string }[]>(`select name, status from ${table} order by version`);
+  return Object.fromEntries(rows.map((row) => [row.name, row.status]));
+}
+
+export async function tableExists(sql: Sql, qualifiedName: string): Promise<boolean> {
+  const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${qualifiedName}) is not null as exists`;
+  return row!.exists;
+}

