@@ -10,6 +10,12 @@ import { main } from "./src/cli.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
+/** Bun reports "unknown" for some accounts (root in containers), so the login variables come first. */
+function localUserName(): string {
+  const { username, uid } = userInfo();
+  return process.env.USER ?? process.env.LOGNAME ?? (username === "unknown" ? `uid ${uid}` : username);
+}
+
 const exitCode = await main({
   argv: process.argv.slice(2),
   env: process.env,
@@ -23,6 +29,6 @@ const exitCode = await main({
     embeddedDataDir: `${repoRoot}.embedded-postgres`,
   },
   fs: { readdir: (dir) => readdir(dir), readFile: (path) => readFile(path) },
-  localUser: `${userInfo().username}@${hostname()}`,
+  localUser: `${localUserName()}@${hostname()}`,
 });
 process.exit(exitCode);

