@@ -88,8 +88,10 @@ async function runAgainst(url: string, config: Config, environment: Environment,
       connectTimeoutMs: config.connectTimeoutMs,
       runner,
       logger,
-      onNotice: (notice) =>
-        logger.info("notice", `${currentMigration ?? "server"}: ${notice.severity ?? "NOTICE"} ${notice.message}`, { migration: currentMigration, code: notice.code }),
+      onNotice: (notice) => {
+        const log = notice.severity === "WARNING" ? logger.warn : logger.info;
+        log("notice", `${currentMigration ?? "server"}: ${notice.severity ?? "NOTICE"} ${notice.message}`, { migration: currentMigration, code: notice.code });
+      },
     });
   let lockSession: Session | undefined;
   let workSession: Session | undefined;

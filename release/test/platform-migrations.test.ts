@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "./support/postgres.ts";
 import { PLATFORM_MIGRATIONS, runMigrate } from "./support/run-migrate.ts";
-import { trackedStatuses } from "./support/catalog.ts";
+import { tableExists, trackedStatuses } from "./support/catalog.ts";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -74,6 +74,15 @@ describe("platform migrations 001-008", () => {
     expect(row!.checksum).toBe(new Bun.CryptoHasher("sha256").update(await file.arrayBuffer()).digest("hex"));
     expect(row!.applied_at).toBeInstanceOf(Date);
     expect(row!.execution_ms).toBeGreaterThanOrEqual(0);
+  });
+
+  test("MIGRATIONS_TABLE puts the tracking table elsewhere, creating its schema", async () => {
+    const db = await server.fresh();
+    const result = await runMigrate([], { url: db.url, env: { MIGRATIONS_TABLE: "ops.studio_migrations" } });
+    expect(result.code).toBe(0);
+    expect(result.events.find((e) => e.event === "run_started")?.table).toBe("ops.studio_migrations");
+    expect(await trackedStatuses(db.sql, "ops.studio_migrations")).toMatchObject({ "008_add_active_org_tracking": "applied" });
+    expect(await tableExists(db.sql, "platform.schema_migrations")).toBe(false);
   });
 
   test("008 adds the column, partial index, both functions and the backfill", async () => {

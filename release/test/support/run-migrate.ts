@@ -47,6 +47,8 @@ export function childEnv({ url, migrationsDir, env = {} }: RunOptions): Record<s
 
 export function spawnMigrate(args: readonly string[], options: RunOptions) {
   return Bun.spawn([process.execPath, ENTRY, ...args], {
+    // Not the repository: the job must find its own files from any working directory.
+    cwd: tmpdir(),
     env: childEnv(options),
     stdout: "pipe",
     stderr: "pipe",
