@@ -3,7 +3,7 @@
  * Studio's release-phase migration job: Railway's pre-deploy command, `bun release/migrate.ts`.
  * Everything lives in release/src; this file only binds the process to it and sets the exit code.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { main } from "./src/cli.ts";
@@ -24,11 +24,16 @@ const exitCode = await main({
     stderr: (line) => process.stderr.write(`${line}\n`),
   },
   stdoutIsTty: process.stdout.isTTY === true,
+  stdinIsTty: process.stdin.isTTY === true,
   layout: {
     migrationsDir: `${repoRoot}apps/studio/database/migrations`,
     embeddedDataDir: `${repoRoot}.embedded-postgres`,
   },
-  fs: { readdir: (dir) => readdir(dir), readFile: (path) => readFile(path) },
+  fs: {
+    readdir: (dir) => readdir(dir),
+    readFile: (path) => readFile(path),
+    writeNewFile: (path, text) => writeFile(path, text, { flag: "wx" }),
+  },
   localUser: `${localUserName()}@${hostname()}`,
 });
 process.exit(exitCode);

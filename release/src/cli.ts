@@ -3,29 +3,47 @@
  * command. Returns the exit code; only the entry file exits the process.
  */
 import { ConfigError, MigrateError, ExitCode } from "./errors.ts";
-import { HELP, USAGE, defaultLogFormat, parseConfig, type Config, type InstallLayout } from "./config.ts";
+import { HELP, USAGE, defaultLogFormat, parseConfig, type Command, type CommandName, type Config, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
 import { describeTarget, redactorFor } from "./redact.ts";
 import { closeSession, openSession, type Session } from "./database.ts";
 import { withMigrationLock } from "./lock.ts";
-import { readMigrationFiles, type MigrationFileSystem } from "./migration-files.ts";
+import { readMigrationFiles, type MigrationFile, type MigrationFileSystem } from "./migration-files.ts";
 import { MigrationStorage, type RunIdentity } from "./storage.ts";
 import { loadSqlParser } from "./sql-statements.ts";
 import { startEmbeddedPostgres } from "./embedded.ts";
+import { createConfirm } from "./confirm.ts";
 import { up } from "./commands/up.ts";
 import { resolve } from "./commands/resolve.ts";
-import type { LockedRun } from "./commands/locked-run.ts";
+import { status } from "./commands/status.ts";
+import { plan } from "./commands/plan.ts";
+import { rehearse } from "./commands/rehearse.ts";
+import { down } from "./commands/down.ts";
+import { baseline } from "./commands/baseline.ts";
+import { create } from "./commands/create.ts";
+import type { LockedRun, ReadOnlyRun, WriteDocument } from "./commands/context.ts";
+
+/** The file-system calls of the job: reading migrations, and `create` writing new ones. */
+export interface JobFileSystem extends MigrationFileSystem {
+  /** Writes a new file; fails if it exists already. */
+  writeNewFile(path: string, text: string): Promise<void>;
+}
 
 export interface Environment {
   readonly argv: readonly string[];
   readonly env: Record<string, string | undefined>;
   readonly sink: LogSink;
   readonly stdoutIsTty: boolean;
+  /** Whether a person can answer at a terminal (down and baseline wait for Ctrl-C there). */
+  readonly stdinIsTty: boolean;
   readonly layout: InstallLayout;
-  readonly fs: MigrationFileSystem;
+  readonly fs: JobFileSystem;
   /** `user@host` of whoever runs the job outside Railway. */
   readonly localUser: string;
 }
+
+/** Commands that take the migration lock: they change the database or run migration SQL. */
+const LOCKED_COMMANDS: ReadonlySet<CommandName> = new Set(["up", "resolve", "down", "baseline", "rehearse"]);
 
 export async function main(environment: Environment): Promise<number> {
   const { env, sink } = environment;
@@ -42,36 +60,50 @@ export async function main(environment: Environment): Promise<number> {
     sink.stdout(USAGE);
     return ExitCode.success;
   }
-  const logger = createLogger(config.logFormat, sink, redactorFor(config.database.kind === "url" ? config.database.url : undefined));
+  const redact = redactorFor(config.database?.kind === "url" ? config.database.url : undefined);
+  // A command printing a JSON document owns stdout: its log lines all go to stderr.
+  const documentOnStdout = "json" in config.command && config.command.json;
+  const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact);
+  const writeDocument: WriteDocument = (text) => sink.stdout(redact(text));
   try {
-    await run(config, environment, logger);
-    return ExitCode.success;
+    return await run(config, environment, logger, writeDocument);
   } catch (error) {
     return report(logger, error);
   }
 }
 
-async function run(config: Config, environment: Environment, logger: Logger): Promise<void> {
+async function run(config: Config, environment: Environment, logger: Logger, writeDocument: WriteDocument): Promise<ExitCode> {
   const files = await readMigrationFiles(config.migrationsDir, environment.fs);
-  if (config.database.kind === "url") return runAgainst(config.database.url, config, environment, logger, files);
+  const { command, database } = config;
+  if (command.name === "create" || !database) {
+    if (command.name !== "create") throw new Error(`${command.name} needs a database`);
+    return create({ files, migrationsDir: config.migrationsDir, fs: environment.fs, logger }, command);
+  }
+  if (database.kind === "url") return runAgainst(database.url, config, environment, logger, files, writeDocument);
 
-  const { dataDir, port } = config.database;
-  const server = await startEmbeddedPostgres(dataDir, port);
-  logger.info("embedded_started", `embedded PostgreSQL is up (data in ${dataDir}); connect with: psql ${server.url}`, { url: server.url });
+  const server = await startEmbeddedPostgres(database.dataDir, database.port);
+  logger.info("embedded_started", `embedded PostgreSQL is up (data in ${database.dataDir}); connect with: psql ${server.url}`, { url: server.url });
   try {
-    await runAgainst(server.url, config, environment, logger, files);
+    return await runAgainst(server.url, config, environment, logger, files, writeDocument);
   } finally {
     await server.stop();
     logger.info("embedded_stopped", "embedded PostgreSQL stopped; the next --embedded run starts it again with the same data");
   }
 }
 
-async function runAgainst(url: string, config: Config, environment: Environment, logger: Logger, files: LockedRun["files"]): Promise<void> {
+async function runAgainst(
+  url: string,
+  config: Config,
+  environment: Environment,
+  logger: Logger,
+  files: readonly MigrationFile[],
+  writeDocument: WriteDocument,
+): Promise<ExitCode> {
   const identity = runIdentity(config, environment.localUser);
   const storage = new MigrationStorage(config.table, identity);
-  const { runner } = config;
-  logger.info("run_started", `${config.command.name}: ${describeTarget(url)}, ${files.length} migration files, tracking table ${storage.qualifiedName}`, {
-    command: config.command.name,
+  const { runner, command } = config;
+  logger.info("run_started", `${command.name}: ${describeTarget(url)}, ${files.length} migration files, tracking table ${storage.qualifiedName}`, {
+    command: command.name,
     target: describeTarget(url),
     files: files.length,
     table: storage.qualifiedName,
@@ -93,20 +125,54 @@ async function runAgainst(url: string, config: Config, environment: Environment,
         log("notice", `${currentMigration ?? "server"}: ${notice.severity ?? "NOTICE"} ${notice.message}`, { migration: currentMigration, code: notice.code });
       },
     });
-  let lockSession: Session | undefined;
-  let workSession: Session | undefined;
+  const sessions: Session[] = [];
   try {
-    lockSession = await connect();
-    workSession = await connect();
-    const sql = workSession.sql;
-    await withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger }, async (lock) => {
-      const locked: LockedRun = { files, sql, lock, storage, logger, onMigration: (name) => (currentMigration = name) };
-      const { command } = config;
-      if (command.name === "up") await up(locked, { allowOutOfOrder: command.allowOutOfOrder, loadParser: loadSqlParser });
-      else await resolve(locked, command);
-    });
+    const work = await connect();
+    sessions.push(work);
+    const readOnly: ReadOnlyRun = { files, sql: work.sql, storage, logger, writeDocument, loadParser: loadSqlParser };
+    if (!LOCKED_COMMANDS.has(command.name)) return await runReadOnly(command, readOnly);
+
+    const lockSession = await connect();
+    sessions.push(lockSession);
+    return await withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger }, (lock) =>
+      runLocked(command, {
+        ...readOnly,
+        lock,
+        monitor: { sql: lockSession.sql, workPid: work.pid },
+        onMigration: (name) => (currentMigration = name),
+        confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => Bun.sleep(ms) }),
+      }),
+    );
   } finally {
-    await Promise.all([closeSession(workSession), closeSession(lockSession)]);
+    await Promise.all(sessions.map(closeSession));
+  }
+}
+
+function runReadOnly(command: Command, run: ReadOnlyRun): Promise<ExitCode> {
+  switch (command.name) {
+    case "status":
+      return status(run, command);
+    case "plan":
+      return plan(run, command);
+    default:
+      throw new Error(`${command.name} is not a read-only command`);
+  }
+}
+
+function runLocked(command: Command, run: LockedRun): Promise<ExitCode> {
+  switch (command.name) {
+    case "up":
+      return up(run, command);
+    case "resolve":
+      return resolve(run, command);
+    case "down":
+      return down(run, command);
+    case "baseline":
+      return baseline(run, command);
+    case "rehearse":
+      return rehearse(run, command);
+    default:
+      throw new Error(`${command.name} does not run under the migration lock`);
   }
 }
 

@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { durationMs } from "./duration.ts";
+import { MIGRATION_NAME_WORDS } from "./migration-files.ts";
 
 export const DEFAULT_MIGRATIONS_TABLE = "platform.schema_migrations";
 export const DEFAULT_LOCK_WAIT = "2min";
@@ -16,7 +17,14 @@ export type ResolveAction = "rolled-back" | "applied" | "accept-checksum" | "for
 
 export type Command =
   | { readonly name: "up"; readonly allowOutOfOrder: boolean }
+  | { readonly name: "status"; readonly json: boolean; readonly exitCode: boolean }
+  | { readonly name: "plan"; readonly json: boolean; readonly allowOutOfOrder: boolean }
+  | { readonly name: "rehearse"; readonly json: boolean }
+  | { readonly name: "down"; readonly to: number; readonly yes: boolean }
+  | { readonly name: "baseline"; readonly to: number; readonly yes: boolean }
+  | { readonly name: "create"; readonly migrationName: string }
   | { readonly name: "resolve"; readonly version: number; readonly action: ResolveAction };
+export type CommandName = Command["name"];
 
 /** What parseConfig returns for `--help`: nothing else is parsed or required. */
 export const HELP = "help";
@@ -39,7 +47,8 @@ export interface Runner {
 
 export interface Config {
   readonly command: Command;
-  readonly database: DatabaseSource;
+  /** Absent only for commands that never touch a database (create). */
+  readonly database: DatabaseSource | undefined;
   readonly migrationsDir: string;
   readonly table: TableName;
   readonly logFormat: "text" | "json";
@@ -93,16 +102,49 @@ const FLAGS = {
   help: { type: "boolean", short: "h" },
   embedded: { type: "boolean" },
   "allow-out-of-order": { type: "boolean" },
+  json: { type: "boolean" },
+  "exit-code": { type: "boolean" },
+  to: { type: "string" },
+  yes: { type: "boolean" },
   "rolled-back": { type: "boolean" },
   applied: { type: "boolean" },
   "accept-checksum": { type: "boolean" },
   forget: { type: "boolean" },
 } as const;
+type FlagName = keyof typeof FLAGS;
+
+const RESOLVE_ACTIONS = ["rolled-back", "applied", "accept-checksum", "forget"] as const;
+
+/** The flags each command accepts; any other flag given to it is an error, not silently ignored. */
+const COMMAND_FLAGS: Record<CommandName, readonly FlagName[]> = {
+  up: ["embedded", "allow-out-of-order"],
+  status: ["embedded", "json", "exit-code"],
+  plan: ["embedded", "json", "allow-out-of-order"],
+  rehearse: ["embedded", "json"],
+  down: ["embedded", "to", "yes"],
+  baseline: ["embedded", "to", "yes"],
+  create: [],
+  resolve: ["embedded", ...RESOLVE_ACTIONS],
+};
+
+function isCommandName(name: string): name is CommandName {
+  return Object.hasOwn(COMMAND_FLAGS, name);
+}
 
 export const USAGE = `usage: bun release/migrate.ts [command] [flags]
 
 commands:
   up (default)                 apply pending migrations in version order
+  status [--json] [--exit-code]
+                               every migration the files or the database know, and its state;
+                               --exit-code exits 4 when anything is pending, failed or drifted
+  plan [--json]                what up would do now, statement by statement, and why it would refuse
+  rehearse [--json]            run pending migrations for real in one transaction, then roll it all back
+  down --to <version> [--yes]  run the rollback files of applied migrations above <version>, newest first
+  baseline --to <version> [--yes]
+                               record migrations up to <version> as applied without running them
+                               (adopting a database whose schema was applied by hand)
+  create <name>                write the next NNN_<name>.sql and NNN_rollback.sql
   resolve <version> <action>   settle a migration the job refuses to pass:
       --rolled-back            a failed no-transaction migration was undone; retry it on the next run
       --applied                a failed no-transaction migration was finished by hand; record it as applied
@@ -112,6 +154,8 @@ commands:
 flags:
   --embedded                   run against a local embedded PostgreSQL instead of DATABASE_URL
   --allow-out-of-order         apply pending versions lower than the highest applied one
+  --json                       print one JSON document on stdout (log lines go to stderr)
+  --yes                        confirm down or baseline without a terminal
   -h, --help                   show this help
 
 environment: DATABASE_URL, MIGRATIONS_DIR, MIGRATIONS_TABLE, LOG_FORMAT, MIGRATE_LOCK_WAIT,
@@ -139,8 +183,8 @@ export function parseConfig(
   if (!envResult.success || !flags || !command) throw new ConfigError(problems);
   const vars = envResult.data;
 
-  const database = parseDatabaseSource(flags.values.embedded ?? false, vars, layout, problems);
-  if (!database || problems.length > 0) throw new ConfigError(problems);
+  const database = command.name === "create" ? undefined : parseDatabaseSource(flags.values.embedded ?? false, vars, layout, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
 
   return {
     command,
@@ -184,7 +228,7 @@ export function defaultLogFormat(stdoutIsTty: boolean): "text" | "json" {
   return stdoutIsTty ? "text" : "json";
 }
 
-type ParsedFlags = { positionals: string[]; values: Partial<Record<keyof typeof FLAGS, boolean>> };
+type ParsedFlags = { positionals: string[]; values: Partial<{ [K in FlagName]: K extends "to" ? string : boolean }> };
 
 function parseFlags(argv: readonly string[], problems: string[]): ParsedFlags | undefined {
   try {
@@ -198,22 +242,62 @@ function parseFlags(argv: readonly string[], problems: string[]): ParsedFlags | 
 
 function parseCommand(positionals: string[], flags: ParsedFlags["values"], problems: string[]): Command | undefined {
   const [name = "up", ...args] = positionals;
-  const actions = (["rolled-back", "applied", "accept-checksum", "forget"] as const).filter((action) => flags[action]);
-  if (name !== "resolve" && actions.length > 0) problems.push(`--${actions[0]} only applies to the resolve command`);
-  if (name === "up") {
-    if (args.length > 0) problems.push(`up takes no arguments, got "${args.join(" ")}"`);
-    return problems.length ? undefined : { name: "up", allowOutOfOrder: flags["allow-out-of-order"] ?? false };
+  if (!isCommandName(name)) {
+    problems.push(`unknown command "${name}" (commands: ${Object.keys(COMMAND_FLAGS).join(", ")}; see --help)`);
+    return undefined;
   }
-  if (name === "resolve") {
-    const [versionText, ...extra] = args;
-    const version = versionText && /^\d{1,15}$/.test(versionText) ? Number(versionText) : undefined;
-    if (version === undefined || extra.length > 0) problems.push("resolve takes exactly one migration version, e.g. resolve 009 --rolled-back");
-    if (actions.length !== 1) problems.push("resolve needs exactly one of --rolled-back, --applied, --accept-checksum, --forget");
-    if (flags["allow-out-of-order"]) problems.push("--allow-out-of-order only applies to the up command");
-    return version === undefined || actions.length !== 1 || problems.length ? undefined : { name: "resolve", version, action: actions[0]! };
+  const given = (Object.keys(flags) as FlagName[]).filter((flag) => flag !== "help" && flags[flag] !== undefined);
+  for (const flag of given) if (!COMMAND_FLAGS[name].includes(flag)) problems.push(`--${flag} does not apply to the ${name} command`);
+  const before = problems.length;
+  const command = buildCommand(name, args, flags, problems);
+  return problems.length > before || given.some((flag) => !COMMAND_FLAGS[name].includes(flag)) ? undefined : command;
+}
+
+function buildCommand(name: CommandName, args: string[], flags: ParsedFlags["values"], problems: string[]): Command | undefined {
+  const noArguments = () => {
+    if (args.length > 0) problems.push(`${name} takes no arguments, got "${args.join(" ")}"`);
+  };
+  switch (name) {
+    case "up":
+      noArguments();
+      return { name, allowOutOfOrder: flags["allow-out-of-order"] ?? false };
+    case "status":
+      noArguments();
+      return { name, json: flags.json ?? false, exitCode: flags["exit-code"] ?? false };
+    case "plan":
+      noArguments();
+      return { name, json: flags.json ?? false, allowOutOfOrder: flags["allow-out-of-order"] ?? false };
+    case "rehearse":
+      noArguments();
+      return { name, json: flags.json ?? false };
+    case "down":
+    case "baseline": {
+      noArguments();
+      const to = parseVersion(flags.to);
+      if (to === undefined) problems.push(`${name} needs --to <version>, e.g. ${name} --to 005`);
+      return to === undefined ? undefined : { name, to, yes: flags.yes ?? false };
+    }
+    case "create": {
+      const [migrationName, ...extra] = args;
+      if (!migrationName || extra.length > 0 || !MIGRATION_NAME_WORDS.test(migrationName)) {
+        problems.push(`create takes one name in snake_case (lower-case words joined by _), e.g. create add_widgets${migrationName ? `; got "${args.join(" ")}"` : ""}`);
+        return undefined;
+      }
+      return { name, migrationName };
+    }
+    case "resolve": {
+      const [versionText, ...extra] = args;
+      const version = parseVersion(versionText);
+      const actions = RESOLVE_ACTIONS.filter((action) => flags[action]);
+      if (version === undefined || extra.length > 0) problems.push("resolve takes exactly one migration version, e.g. resolve 009 --rolled-back");
+      if (actions.length !== 1) problems.push(`resolve needs exactly one of ${RESOLVE_ACTIONS.map((action) => `--${action}`).join(", ")}`);
+      return version === undefined || actions.length !== 1 ? undefined : { name, version, action: actions[0]! };
+    }
   }
-  problems.push(`unknown command "${name}" (commands: up, resolve; see --help)`);
-  return undefined;
+}
+
+function parseVersion(text: string | undefined): number | undefined {
+  return text !== undefined && /^\d{1,15}$/.test(text) ? Number(text) : undefined;
 }
 
 /** Says what is wrong with a database URL without ever repeating it (it may hold the password). */

@@ -12,8 +12,10 @@ export interface Directives {
   readonly holdReason: string | undefined;
 }
 
-const DIRECTIVE_LINE = /^--\s*migrate:(\S*)\s*(.*)$/;
-const COMMENT_OR_BLANK = /^(--.*)?$/;
+/** SQL files write directives as `-- migrate:…`; TypeScript files as `// migrate:…`. */
+export type CommentStyle = "--" | "//";
+const directiveLine = (comment: CommentStyle) => new RegExp(`^${comment}\\s*migrate:(\\S*)\\s*(.*)$`);
+const commentOrBlank = (comment: CommentStyle) => new RegExp(`^(${comment}.*)?$`);
 
 const noValue = z.literal("", { error: "takes no value" });
 const requiredText = z.string().min(1, { error: "needs a value (for hold: the reason it is held)" });
@@ -38,7 +40,9 @@ export interface DirectiveParse {
  * directive-looking line further down is refused rather than ignored, because a hold that is
  * silently ignored would apply a migration somebody meant to keep back.
  */
-export function parseDirectives(file: string, text: string): DirectiveParse {
+export function parseDirectives(file: string, text: string, comment: CommentStyle = "--"): DirectiveParse {
+  const DIRECTIVE_LINE = directiveLine(comment);
+  const COMMENT_OR_BLANK = commentOrBlank(comment);
   const refusals: Refusal[] = [];
   const values = new Map<DirectiveName, string>();
   let inHeader = true;
@@ -52,15 +56,15 @@ export function parseDirectives(file: string, text: string): DirectiveParse {
     const refuse = (check: string, message: string, resolution: string) =>
       refusals.push({ check, file, line: lineNumber, message, resolution });
     if (!inHeader) {
-      refuse("directive", `directive "-- migrate:${name}" appears after the first statement`, "move it to the top of the file, above any SQL");
+      refuse("directive", `directive "${comment} migrate:${name}" appears after the first statement`, "move it to the top of the file, above any SQL");
     } else if (!isDirectiveName(name)) {
-      refuse("directive", `unknown directive "-- migrate:${name}"`, `use one of: ${Object.keys(DIRECTIVE_VALUES).join(", ")}`);
+      refuse("directive", `unknown directive "${comment} migrate:${name}"`, `use one of: ${Object.keys(DIRECTIVE_VALUES).join(", ")}`);
     } else if (values.has(name)) {
-      refuse(DIRECTIVE_VALUE_CHECK, `directive "-- migrate:${name}" is given twice`, "keep one of the two lines");
+      refuse(DIRECTIVE_VALUE_CHECK, `directive "${comment} migrate:${name}" is given twice`, "keep one of the two lines");
     } else {
       const parsed = DIRECTIVE_VALUES[name].safeParse(value.trim());
       if (parsed.success) values.set(name, parsed.data);
-      else refuse(DIRECTIVE_VALUE_CHECK, `directive "-- migrate:${name}" ${parsed.error.issues[0]?.message}`, `write it as ${DIRECTIVE_USAGE[name]}`);
+      else refuse(DIRECTIVE_VALUE_CHECK, `directive "${comment} migrate:${name}" ${parsed.error.issues[0]?.message}`, `write it as ${comment} ${DIRECTIVE_USAGE[name]}`);
     }
   });
   return {
@@ -70,6 +74,6 @@ export function parseDirectives(file: string, text: string): DirectiveParse {
 }
 
 const DIRECTIVE_USAGE: Record<DirectiveName, string> = {
-  "no-transaction": '"-- migrate:no-transaction"',
-  hold: '"-- migrate:hold <reason>"',
+  "no-transaction": "migrate:no-transaction",
+  hold: "migrate:hold <reason>",
 };

@@ -1,6 +1,6 @@
 /**
- * Discovery of migration files: naming, versions, rollback pairing, encoding, checksums and header
- * directives. Everything wrong with the folder is reported at once, before the database is touched.
+ * Discovery of migration files (SQL, and TypeScript for data work SQL expresses badly): naming,
+ * versions, rollback pairing, encoding, checksums and header directives. Everything wrong with the folder is reported at once, before the database is touched.
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -21,10 +21,14 @@ export interface SqlSource {
   readonly text: string;
 }
 
+export type MigrationLanguage = "sql" | "typescript";
+
 export interface MigrationFile extends SqlSource {
   readonly version: number;
-  /** File name without `.sql`, e.g. `001_create_platform_schema`: the migration's identity. */
+  /** File name without its extension, e.g. `001_create_platform_schema`: the migration's identity. */
   readonly name: string;
+  /** `NNN_name.sql`, or `NNN_name.ts` exporting `up(sql)` (and optionally `down(sql)`). */
+  readonly language: MigrationLanguage;
   /** sha256 of the file's bytes, hex. */
   readonly checksum: string;
   readonly transactional: boolean;
@@ -32,14 +36,16 @@ export interface MigrationFile extends SqlSource {
   readonly rollback: SqlSource | undefined;
 }
 
-const MIGRATION_NAME = /^(\d{3,15})_([a-z][a-z0-9]*(?:_[a-z0-9]+)*)\.sql$/;
+/** The words of a migration name after its version: lower-case snake_case. */
+export const MIGRATION_NAME_WORDS = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
+const MIGRATION_NAME = new RegExp(`^(\\d{3,15})_(${MIGRATION_NAME_WORDS.source.slice(1, -1)})\\.(sql|ts)$`);
 const ROLLBACK_NAME = /^(\d{3,15})_rollback\.sql$/;
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /** Reads and validates every migration in `dir`, sorted by version. Throws RefusedError. */
 export async function readMigrationFiles(dir: string, fs: MigrationFileSystem): Promise<MigrationFile[]> {
-  const entries = await listSqlFiles(dir, fs);
+  const entries = await listMigrationFiles(dir, fs);
   const sources = await Promise.all(entries.map((fileName) => readSource(dir, fileName, fs)));
   const refusals: Refusal[] = [];
   const rollbacks = new Map<number, SqlSource>();
@@ -63,7 +69,7 @@ export async function readMigrationFiles(dir: string, fs: MigrationFileSystem): 
         check: "file",
         file: fileName,
         message: "malformed migration file name",
-        resolution: "rename it to NNN_snake_case_name.sql (three or more digits, lower-case words joined by _), or NNN_rollback.sql for a rollback",
+        resolution: "rename it to NNN_snake_case_name.sql or .ts (three or more digits, lower-case words joined by _), or NNN_rollback.sql for a rollback",
       });
       continue;
     }
@@ -79,13 +85,24 @@ export async function readMigrationFiles(dir: string, fs: MigrationFileSystem): 
       continue;
     }
     byVersion.set(version, fileName);
-    const { directives, refusals: directiveRefusals } = parseDirectives(fileName, loaded.text);
+    const language: MigrationLanguage = migrationMatch[3] === "ts" ? "typescript" : "sql";
+    const { directives, refusals: directiveRefusals } = parseDirectives(fileName, loaded.text, language === "sql" ? "--" : "//");
     refusals.push(...directiveRefusals);
+    if (language === "typescript" && !directives.transactional) {
+      refusals.push({
+        check: "directive",
+        file: fileName,
+        message: "TypeScript migrations always run in one transaction with their tracking row",
+        resolution: "remove the migrate:no-transaction line, or write the migration as SQL",
+      });
+    }
+    const { raw, ...source } = loaded;
     migrations.push({
-      ...loaded,
+      ...source,
       version,
-      name: fileName.slice(0, -".sql".length),
-      checksum: createHash("sha256").update(loaded.raw).digest("hex"),
+      language,
+      name: fileName.slice(0, fileName.lastIndexOf(".")),
+      checksum: createHash("sha256").update(raw).digest("hex"),
       transactional: directives.transactional,
       holdReason: directives.holdReason,
       rollback: undefined,
@@ -109,7 +126,7 @@ export async function readMigrationFiles(dir: string, fs: MigrationFileSystem): 
     .sort((a, b) => a.version - b.version);
 }
 
-async function listSqlFiles(dir: string, fs: MigrationFileSystem): Promise<string[]> {
+async function listMigrationFiles(dir: string, fs: MigrationFileSystem): Promise<string[]> {
   let names: string[];
   try {
     names = await fs.readdir(dir);
@@ -118,7 +135,7 @@ async function listSqlFiles(dir: string, fs: MigrationFileSystem): Promise<strin
       `MIGRATIONS_DIR: cannot read the migrations folder ${dir} (${(error as NodeJS.ErrnoException).code ?? String(error)}); set MIGRATIONS_DIR to the folder that holds NNN_name.sql files`,
     ]);
   }
-  return names.filter((name) => name.toLowerCase().endsWith(".sql") && !name.startsWith(".")).sort();
+  return names.filter((name) => /\.(sql|ts)$/i.test(name) && !name.startsWith(".")).sort();
 }
 
 type LoadedSource = (SqlSource & { readonly raw: Uint8Array }) | { readonly refusal: Refusal };

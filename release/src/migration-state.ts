@@ -1,6 +1,7 @@
 /**
- * Compares the migration files with the tracking table and decides what `up` may do: which files
- * are pending, which are held, and every reason to refuse the run before anything is applied.
+ * Compares the migration files with the tracking table. `classify` gives every version either side
+ * knows one state; `up`, `status` and `plan` all derive what they do and say from it, so they can
+ * never disagree about a migration.
  */
 import type { Refusal } from "./errors.ts";
 import type { MigrationFile } from "./migration-files.ts";
@@ -8,72 +9,97 @@ import type { MigrationRecord } from "./storage.ts";
 
 export const COMMAND = "bun release/migrate.ts";
 
+export type MigrationStateName = "applied" | "pending" | "held" | "failed" | "changed" | "missing" | "out_of_order";
+
+export interface MigrationEntry {
+  readonly version: number;
+  readonly name: string;
+  readonly state: MigrationStateName;
+  readonly file: MigrationFile | undefined;
+  readonly record: MigrationRecord | undefined;
+  /** Set for a pending version below the highest applied one that may still apply. */
+  readonly outOfOrderReason?: "released hold" | "allowed by flag";
+  /** Why the state stops `up`, with the command that resolves it. */
+  readonly refusal?: Refusal;
+}
+
 export interface StateOptions {
   readonly allowOutOfOrder: boolean;
 }
 
-export interface MigrationState {
+/** Every version the files or the tracking table know, by version. */
+export function classify(files: readonly MigrationFile[], records: readonly MigrationRecord[], options: StateOptions): MigrationEntry[] {
+  const fileByVersion = new Map(files.map((file) => [file.version, file]));
+  const recordByVersion = new Map(records.map((record) => [record.version, record]));
+  const highestApplied = highestAppliedVersion(records);
+  const versions = [...new Set([...fileByVersion.keys(), ...recordByVersion.keys()])].sort((a, b) => a - b);
+  return versions.map((version) => {
+    const file = fileByVersion.get(version);
+    const record = recordByVersion.get(version);
+    const name = file?.name ?? record!.name;
+    const entry = { version, name, file, record };
+    if (record?.status === "applied") return { ...entry, ...appliedState(record, file) };
+    if (record?.status === "running" || record?.status === "failed") return { ...entry, state: "failed", refusal: failedRefusal(record, file) };
+    if (!file) return { ...entry, state: "held" }; // a held record whose file is gone: nothing to do
+    if (file.holdReason !== undefined) return { ...entry, state: "held" };
+    if (highestApplied === undefined || version > highestApplied) return { ...entry, state: "pending" };
+    if (record?.status === "held") return { ...entry, state: "pending", outOfOrderReason: "released hold" };
+    if (options.allowOutOfOrder) return { ...entry, state: "out_of_order", outOfOrderReason: "allowed by flag" };
+    return { ...entry, state: "out_of_order", refusal: outOfOrderRefusal(file, highestApplied, fileByVersion.get(highestApplied)) };
+  });
+}
+
+export interface UpPlan {
   /** Files to apply, in version order. */
   readonly pending: readonly MigrationFile[];
   /** Files kept back by `-- migrate:hold`. */
   readonly held: readonly MigrationFile[];
-  /** Pending versions below the highest applied one that may still apply, with the reason. */
-  readonly outOfOrder: readonly { readonly file: MigrationFile; readonly reason: "released hold" | "allowed by flag" }[];
+  /** Pending versions below the highest applied one that may still apply. */
+  readonly outOfOrder: readonly MigrationEntry[];
   readonly refusals: readonly Refusal[];
   readonly highestApplied: number | undefined;
 }
 
-export function assessState(files: readonly MigrationFile[], records: readonly MigrationRecord[], options: StateOptions): MigrationState {
-  const fileByVersion = new Map(files.map((file) => [file.version, file]));
-  const recordByVersion = new Map(records.map((record) => [record.version, record]));
-  const refusals: Refusal[] = [];
-
-  for (const record of records) {
-    const file = fileByVersion.get(record.version);
-    if (record.status === "applied") refusals.push(...historyRefusals(record, file));
-    if (record.status === "running" || record.status === "failed") refusals.push(failedRefusal(record, file));
-  }
-
-  const applied = records.filter((record) => record.status === "applied").map((record) => record.version);
-  const highestApplied = applied.length > 0 ? Math.max(...applied) : undefined;
-  const held = files.filter((file) => file.holdReason !== undefined);
-  const pending: MigrationFile[] = [];
-  const outOfOrder: MigrationState["outOfOrder"][number][] = [];
-
-  for (const file of files) {
-    const status = recordByVersion.get(file.version)?.status;
-    if (file.holdReason !== undefined || (status !== undefined && status !== "held")) continue;
-    pending.push(file);
-    if (highestApplied === undefined || file.version > highestApplied) continue;
-    if (status === "held") outOfOrder.push({ file, reason: "released hold" });
-    else if (options.allowOutOfOrder) outOfOrder.push({ file, reason: "allowed by flag" });
-    else refusals.push(outOfOrderRefusal(file, highestApplied, fileByVersion.get(highestApplied)));
-  }
-
-  return { pending, held, outOfOrder, refusals, highestApplied };
+/** What `up` would do now, given the classified entries. */
+export function planUp(entries: readonly MigrationEntry[], records: readonly MigrationRecord[]): UpPlan {
+  const runnable = entries.filter((entry) => (entry.state === "pending" || entry.state === "out_of_order") && !entry.refusal);
+  return {
+    pending: runnable.map((entry) => entry.file!),
+    held: entries.filter((entry) => entry.state === "held" && entry.file).map((entry) => entry.file!),
+    outOfOrder: runnable.filter((entry) => entry.outOfOrderReason),
+    refusals: entries.flatMap((entry) => (entry.refusal ? [entry.refusal] : [])),
+    highestApplied: highestAppliedVersion(records),
+  };
 }
 
-function historyRefusals(record: MigrationRecord, file: MigrationFile | undefined): Refusal[] {
+function highestAppliedVersion(records: readonly MigrationRecord[]): number | undefined {
+  const applied = records.filter((record) => record.status === "applied").map((record) => record.version);
+  return applied.length > 0 ? Math.max(...applied) : undefined;
+}
+
+function appliedState(record: MigrationRecord, file: MigrationFile | undefined): Pick<MigrationEntry, "state" | "refusal"> {
   if (!file) {
-    return [
-      {
+    return {
+      state: "missing",
+      refusal: {
         check: "missing",
         file: `${record.name}.sql`,
         message: `applied migration ${record.name} has no file any more`,
         resolution: `restore the file from version control; if it was deleted on purpose, drop its record with: ${COMMAND} resolve ${record.version} --forget`,
       },
-    ];
+    };
   }
-  if (file.checksum === record.checksum && file.name === record.name) return [];
-  const what = file.name === record.name ? "was changed after it was applied (checksum differs)" : `was renamed from ${record.name}.sql after it was applied`;
-  return [
-    {
+  if (file.checksum === record.checksum && file.name === record.name) return { state: "applied" };
+  const what = file.name === record.name ? "was changed after it was applied (checksum differs)" : `was renamed from ${record.name} after it was applied`;
+  return {
+    state: "changed",
+    refusal: {
       check: "drift",
       file: file.fileName,
       message: `applied migration ${what}`,
       resolution: `restore the applied version from version control and put the change in a new migration; if the edit is deliberate and harmless (a comment), record it with: ${COMMAND} resolve ${record.version} --accept-checksum`,
     },
-  ];
+  };
 }
 
 function failedRefusal(record: MigrationRecord, file: MigrationFile | undefined): Refusal {

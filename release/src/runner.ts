@@ -4,21 +4,53 @@
  * and is marked running, then applied or failed, so a failure part-way is never forgotten.
  */
 import { Umzug } from "umzug";
-import type { Sql } from "postgres";
-import { MigrateError, MigrationFailedError, RunAbortedError, type ServerError } from "./errors.ts";
+import type { Sql, TransactionSql } from "postgres";
+import { MigrateError, MigrationFailedError, RefusedError, RunAbortedError, type Refusal, type ServerError } from "./errors.ts";
 import { errorCode, type Queryable } from "./database.ts";
 import { formatDuration } from "./duration.ts";
-import { locateInFile, type Statement } from "./sql-statements.ts";
+import { locateInFile, transactionControlRefusals, type SqlParser, type Statement } from "./sql-statements.ts";
+import { loadTypeScriptMigration, locateInModule, type TypeScriptMigration } from "./typescript-migrations.ts";
 import type { HeldLock } from "./lock.ts";
 import type { Logger } from "./log.ts";
-import type { MigrationFile } from "./migration-files.ts";
+import type { MigrationFile, SqlSource } from "./migration-files.ts";
 import type { MigrationContext, MigrationStorage } from "./storage.ts";
 import { COMMAND } from "./migration-state.ts";
 
-/** A pending file with its parsed statements, ready to run. */
+/** A pending file, checked and ready to run. */
 export interface PlannedMigration {
   readonly file: MigrationFile;
+  /** The SQL statements, in order; none for a TypeScript migration. */
   readonly statements: readonly Statement[];
+  /** The loaded module of a TypeScript migration. */
+  readonly module: TypeScriptMigration | undefined;
+}
+
+/**
+ * Parses every SQL file and loads every TypeScript one, refusing all problems together (syntax,
+ * transaction control in a transactional file, an empty file, a bad module) before anything runs.
+ */
+export async function planMigrations(files: readonly MigrationFile[], parser: SqlParser): Promise<PlannedMigration[]> {
+  const refusals: Refusal[] = [];
+  const plans: PlannedMigration[] = [];
+  for (const file of files) {
+    try {
+      plans.push(file.language === "typescript" ? { file, statements: [], module: await loadTypeScriptMigration(file) } : planSql(file, parser, refusals));
+    } catch (error) {
+      if (!(error instanceof RefusedError)) throw error;
+      refusals.push(...error.refusals);
+    }
+  }
+  if (refusals.length > 0) throw new RefusedError(refusals);
+  return plans;
+}
+
+function planSql(file: MigrationFile, parser: SqlParser, refusals: Refusal[]): PlannedMigration {
+  const statements = parser.statements(file);
+  if (statements.length === 0) {
+    refusals.push({ check: "file", file: file.fileName, message: "the file has no SQL statements (only comments)", resolution: "write the migration's SQL in it, or delete it" });
+  }
+  if (file.transactional) refusals.push(...transactionControlRefusals(file, statements));
+  return { file, statements, module: undefined };
 }
 
 export interface RunnerDeps {
@@ -37,7 +69,7 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
     migrations: plans.map((plan) => ({
       name: plan.file.name,
       path: plan.file.path,
-      up: ({ context: { sql } }) => runStatements(sql, plan),
+      up: ({ context: { sql } }) => executeMigration(sql, plan, deps.lock),
     })),
     storage: deps.storage,
     context: () => context!,
@@ -50,7 +82,8 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
     const { file } = plan;
     deps.onMigration(file.name);
     const mode = file.transactional ? "in one transaction" : "without a transaction";
-    deps.logger.info("migration_started", `applying ${file.fileName} (${plural(plan.statements.length, "statement")}, ${mode})`, migrationAttributes(file));
+    const what = plan.module ? "TypeScript up()" : plural(plan.statements.length, "statement");
+    deps.logger.info("migration_started", `applying ${file.fileName} (${what}, ${mode})`, migrationAttributes(file));
     const startedAt = performance.now();
     const run: RunInContext = (sql) => {
       context = { sql, migration: file, startedAt };
@@ -99,26 +132,53 @@ export function migrationAttributes(file: MigrationFile): Record<string, unknown
   return { migration: file.name, version: file.version, file: file.fileName };
 }
 
-async function runStatements(sql: Queryable, plan: PlannedMigration): Promise<void> {
-  for (const [index, statement] of plan.statements.entries()) {
+/**
+ * Runs one planned migration's SQL or `up` through `sql` (its transaction, or the session for a
+ * no-transaction file). Records nothing: the caller decides what commits.
+ */
+export async function executeMigration(sql: Queryable, plan: PlannedMigration, lock: HeldLock): Promise<void> {
+  const { file, statements, module } = plan;
+  if (module) {
+    try {
+      await module.up(sql as TransactionSql);
+    } catch (error) {
+      throw new MigrationFailedError(locateInModule(file, error), serverError(error), rolledBack(file), { cause: error });
+    }
+    return;
+  }
+  await runStatements(sql, file, statements, {
+    // Without a transaction each statement commits on its own: never start one without the lock.
+    beforeEach: file.transactional ? undefined : (index) => (index > 0 ? lock.assertHeld(sql) : Promise.resolve()),
+    outcome: (index) =>
+      file.transactional
+        ? rolledBack(file)
+        : `statements 1-${index} of ${statements.length} ran before it and stay applied (no transaction); the migration is ` +
+          `recorded as failed and later runs refuse until you undo it and run ${COMMAND} resolve ${file.version} --rolled-back, ` +
+          `or finish it by hand and run ${COMMAND} resolve ${file.version} --applied`,
+  });
+}
+
+export interface StatementOptions {
+  /** What the failure message says happened, given the index of the failing statement. */
+  readonly outcome: (failedIndex: number) => string;
+  readonly beforeEach?: ((index: number) => Promise<void>) | undefined;
+}
+
+/** Runs parsed statements in order; a failure names the file, line and column of the statement. */
+export async function runStatements(sql: Queryable, source: SqlSource, statements: readonly Statement[], options: StatementOptions): Promise<void> {
+  for (const [index, statement] of statements.entries()) {
+    await options.beforeEach?.(index);
     try {
       await sql.unsafe(statement.text).simple();
     } catch (error) {
-      throw statementFailure(error, plan, statement, index);
+      const server = serverError(error);
+      throw new MigrationFailedError(locateInFile(source, statement, server.position), server, options.outcome(index), { cause: error });
     }
   }
 }
 
-function statementFailure(error: unknown, plan: PlannedMigration, statement: Statement, index: number): MigrateError {
-  const { file } = plan;
-  const server = serverError(error);
-  const location = locateInFile(file, statement, server.position);
-  const outcome = file.transactional
-    ? `the transaction was rolled back: nothing from ${file.fileName} was applied`
-    : `statements 1-${index} of ${plan.statements.length} ran before it and stay applied (no transaction); the migration is ` +
-      `recorded as failed and later runs refuse until you undo it and run ${COMMAND} resolve ${file.version} --rolled-back, ` +
-      `or finish it by hand and run ${COMMAND} resolve ${file.version} --applied`;
-  return new MigrationFailedError(location, server, outcome, { cause: error });
+function rolledBack(file: MigrationFile): string {
+  return `the transaction was rolled back: nothing from ${file.fileName} was applied`;
 }
 
 function serverError(error: unknown): ServerError & { position: number | undefined } {

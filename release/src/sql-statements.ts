@@ -11,6 +11,8 @@ import type { SqlSource } from "./migration-files.ts";
 export interface Statement {
   /** The parse node's type, e.g. `CreateStmt`, `TransactionStmt`. */
   readonly kind: string;
+  /** The parse node itself (libpg-query's JSON AST), for describing what the statement does. */
+  readonly node: Record<string, unknown>;
   readonly text: string;
   /** Byte offset of the statement's first character in the file. */
   readonly byteOffset: number;
@@ -39,9 +41,10 @@ function splitStatements(file: SqlSource): Statement[] {
   return (result.stmts ?? []).map((raw) => {
     const byteOffset = raw.stmt_location ?? 0;
     const end = raw.stmt_len ? byteOffset + raw.stmt_len : file.source.length;
-    const node = raw.stmt ?? {};
+    const node = (raw.stmt ?? {}) as Record<string, unknown>;
     return {
       kind: Object.keys(node)[0] ?? "Unknown",
+      node,
       text: decoder.decode(file.source.subarray(byteOffset, end)),
       byteOffset,
       line: lineColumnAtByte(file.source, byteOffset).line,

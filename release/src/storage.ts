@@ -156,9 +156,26 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     await this.#upsert(sql, migration, "failed", { last_error: error }, ["running"]);
   }
 
-  /** Records the file as applied without running it (resolve --applied, --accept-checksum). */
-  async recordApplied(sql: Queryable, migration: MigrationFile, replacing: readonly MigrationStatus[]): Promise<number> {
-    return this.#upsert(sql, migration, "applied", {}, replacing);
+  /** Records a failed file as applied without running it (resolve --applied). */
+  async recordApplied(sql: Queryable, migration: MigrationFile): Promise<number> {
+    return this.#upsert(sql, migration, "applied", {}, ["running", "failed"]);
+  }
+
+  /**
+   * A failed no-transaction migration was undone by hand (resolve --rolled-back): it becomes
+   * retryable. It is kept as a held row, not deleted, so that retrying it is not refused as out of
+   * order when higher versions are applied.
+   */
+  async recordRolledBack(sql: Queryable, migration: MigrationFile): Promise<number> {
+    return this.#upsert(sql, migration, "held", { hold_reason: "rolled back by resolve; retried on the next run" }, ["running", "failed"]);
+  }
+
+  /** An applied file was edited on purpose (resolve --accept-checksum): only its checksum and name change. */
+  async acceptChecksum(sql: Queryable, migration: MigrationFile): Promise<number> {
+    const result = await sql`
+      update ${this.#ref(sql)} set checksum = ${migration.checksum}, name = ${migration.name}, updated_at = now()
+      where version = ${migration.version} and status = 'applied'`;
+    return result.count;
   }
 
   async forget(sql: Queryable, version: number): Promise<number> {

@@ -42,7 +42,10 @@ describe("drift", () => {
     expect(failure(refused).message).toContain("resolve 1 --accept-checksum");
     expect(await catalogPicture(db.sql)).toBe(before);
 
+    const [original] = await db.sql`select applied_at, applied_by, execution_ms from platform.schema_migrations where version = 1`;
     expect((await run(["resolve", "1", "--accept-checksum"])).code).toBe(0);
+    // Who applied it and when is history: accepting a new checksum keeps it.
+    expect((await db.sql`select applied_at, applied_by, execution_ms from platform.schema_migrations where version = 1`)[0]).toEqual(original!);
     expect((await run()).code).toBe(0);
     expect(await tableExists(db.sql, "third")).toBe(true);
   });
@@ -150,6 +153,18 @@ describe("no-transaction migrations", () => {
     expect(resolved.events.find((e) => e.event === "resolved")).toMatchObject({ version: 3, action: "rolled-back" });
     expect((await run()).code).toBe(0);
     expect(await trackedStatuses(db.sql)).toMatchObject({ "003_partial": "applied" });
+  });
+
+  test("--rolled-back lets a failed migration below higher applied versions retry without --allow-out-of-order", async () => {
+    const { db, dir, run } = await appliedSetup({ "005_fifth.sql": "create table fifth (id int);\n" });
+    await writeFile(join(dir, "003_late.sql"), "-- migrate:no-transaction\ncreate table late_a (id int);\nselect nope from late_a;\n");
+    expect((await run(["--allow-out-of-order"])).code).toBe(1);
+    await db.sql`drop table late_a`;
+    await writeFile(join(dir, "003_late.sql"), "-- migrate:no-transaction\ncreate table late_a (id int);\nselect id from late_a;\n");
+    expect((await run(["resolve", "3", "--rolled-back"])).code).toBe(0);
+    const retried = await run();
+    expect(retried.code).toBe(0);
+    expect(await trackedStatuses(db.sql)).toMatchObject({ "003_late": "applied" });
   });
 
   test("--applied records a migration that was finished by hand", async () => {

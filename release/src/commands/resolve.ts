@@ -2,11 +2,12 @@
  * `resolve <version> <action>`: the explicit way out of every refusal about history, so nobody has
  * to write SQL against the tracking table by hand.
  */
-import { RefusedError } from "../errors.ts";
+import { ExitCode, RefusedError } from "../errors.ts";
 import { COMMAND } from "../migration-state.ts";
 import type { ResolveAction } from "../config.ts";
+import type { MigrationFile } from "../migration-files.ts";
 import type { MigrationRecord, MigrationStatus } from "../storage.ts";
-import type { LockedRun } from "./locked-run.ts";
+import type { LockedRun } from "./context.ts";
 
 export interface ResolveOptions {
   readonly version: number;
@@ -21,7 +22,7 @@ const ACTIONS: Record<ResolveAction, { from: readonly MigrationStatus[]; file: "
   forget: { from: ["applied"], file: "absent", when: "an applied migration whose file was deleted" },
 };
 
-export async function resolve(run: LockedRun, { version, action }: ResolveOptions): Promise<void> {
+export async function resolve(run: LockedRun, { version, action }: ResolveOptions): Promise<ExitCode> {
   const { storage, sql, logger } = run;
   const record = (await storage.records(sql)).find((candidate) => candidate.version === version);
   const file = run.files.find((candidate) => candidate.version === version);
@@ -36,14 +37,21 @@ export async function resolve(run: LockedRun, { version, action }: ResolveOption
   if (rule.file === "present" && !file) refuse(`--${action} needs the migration's file, and there is none with version ${version}`, "restore the file from version control");
   if (rule.file === "absent" && file) refuse(`--forget is for a deleted file, but ${file.fileName} exists`, `if the file changed, use ${COMMAND} resolve ${version} --accept-checksum`);
 
-  if (action === "rolled-back" || action === "forget") await storage.forget(sql, version);
-  else await storage.recordApplied(sql, file!, rule.from);
+  await APPLY[action](run, version, file!);
 
   logger.info("resolved", `resolved version ${version} (${record!.name}) with --${action}: ${OUTCOME[action]}`, { version, action });
+  return ExitCode.success;
 }
 
+const APPLY: Record<ResolveAction, (run: LockedRun, version: number, file: MigrationFile) => Promise<number>> = {
+  "rolled-back": ({ storage, sql }, _version, file) => storage.recordRolledBack(sql, file),
+  applied: ({ storage, sql }, _version, file) => storage.recordApplied(sql, file),
+  "accept-checksum": ({ storage, sql }, _version, file) => storage.acceptChecksum(sql, file),
+  forget: ({ storage, sql }, version) => storage.forget(sql, version),
+};
+
 const OUTCOME: Record<ResolveAction, string> = {
-  "rolled-back": "its record is removed and the next run applies it again",
+  "rolled-back": "the next run applies it again",
   applied: "recorded as applied with the file's current checksum",
   "accept-checksum": "the file's current checksum is recorded",
   forget: "its record is removed; the schema it created is untouched",

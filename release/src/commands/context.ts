@@ -1,0 +1,42 @@
+/**
+ * What commands are given. Read-only commands (status, plan) get a session; commands that change
+ * the database, or run migrations at all (up, resolve, down, baseline, rehearse), get it while the
+ * migration lock is held on another session.
+ */
+import type { Sql } from "postgres";
+import type { HeldLock } from "../lock.ts";
+import type { Logger } from "../log.ts";
+import type { MigrationFile } from "../migration-files.ts";
+import type { MigrationStorage } from "../storage.ts";
+import type { SqlParser } from "../sql-statements.ts";
+
+/** Where a command's own document (a table, or one JSON document) goes: stdout. */
+export type WriteDocument = (text: string) => void;
+
+export interface ReadOnlyRun {
+  readonly files: readonly MigrationFile[];
+  readonly sql: Sql;
+  readonly storage: MigrationStorage;
+  readonly logger: Logger;
+  readonly writeDocument: WriteDocument;
+  /** Loads the SQL parser (about 20 ms); call it only when there is SQL to parse. */
+  readonly loadParser: () => Promise<SqlParser>;
+}
+
+export interface LockedRun extends ReadOnlyRun {
+  /** The migration session; the lock is held on another one. */
+  readonly sql: Sql;
+  readonly lock: HeldLock;
+  /**
+   * The session that holds the lock, free for read-only queries that watch the migration session
+   * (whose backend pid is `workPid`), such as lock waits. Never use it to change anything.
+   */
+  readonly monitor: { readonly sql: Sql; readonly workPid: number };
+  /** Told which migration is running, so server notices can be attributed to it. */
+  readonly onMigration: (name: string | undefined) => void;
+  /**
+   * Before a destructive change (down, baseline): with `yes`, go on; at a terminal, show `summary`
+   * and wait five seconds so the operator can press Ctrl-C; otherwise refuse with exit 2.
+   */
+  readonly confirm: (command: string, yes: boolean, summary: readonly string[]) => Promise<void>;
+}
