@@ -3,13 +3,14 @@
  * transaction together with its tracking row; a no-transaction file runs statement by statement
  * and is marked running, then applied or failed, so a failure part-way is never forgotten.
  */
-import { Umzug } from "umzug";
+import { MigrationError as UmzugMigrationError, Umzug } from "umzug";
 import type { Sql, TransactionSql } from "postgres";
 import { MigrateError, MigrationFailedError, RefusedError, RunAbortedError, type Refusal, type ServerError } from "./errors.ts";
 import { errorCode, type Queryable } from "./database.ts";
 import { formatDuration } from "./duration.ts";
+import { plural } from "./table-format.ts";
 import { locateInFile, transactionControlRefusals, type SqlParser, type Statement } from "./sql-statements.ts";
-import { loadTypeScriptMigration, locateInModule, type TypeScriptMigration } from "./typescript-migrations.ts";
+import { loadTypeScriptMigration, locateInModule, type MigrationFunction, type TypeScriptMigration } from "./typescript-migrations.ts";
 import type { HeldLock } from "./lock.ts";
 import type { Logger } from "./log.ts";
 import type { MigrationFile, SqlSource } from "./migration-files.ts";
@@ -76,21 +77,20 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
     logger: undefined,
   });
   // State was read under the lock, so the plan is exact: ALLOW skips Umzug's re-read of it per migration.
-  const runOne = (name: string) => umzug.up({ migrations: [name], rerun: "ALLOW" }).catch((error: unknown) => Promise.reject(unwrap(error)));
+  const runOne = (name: string) => umzug.up({ migrations: [name], rerun: "ALLOW" }).catch((error: unknown) => Promise.reject(unwrapUmzug(error)));
 
   for (const plan of plans) {
     const { file } = plan;
     deps.onMigration(file.name);
     const mode = file.transactional ? "in one transaction" : "without a transaction";
-    const what = plan.module ? "TypeScript up()" : plural(plan.statements.length, "statement");
-    deps.logger.info("migration_started", `applying ${file.fileName} (${what}, ${mode})`, migrationAttributes(file));
+    deps.logger.info("migration_started", `applying ${file.fileName} (${describeWork(plan)}, ${mode})`, migrationAttributes(file));
     const startedAt = performance.now();
     const run: RunInContext = (sql) => {
       context = { sql, migration: file, startedAt };
       return runOne(file.name);
     };
-    await (file.transactional ? applyInTransaction(deps, run) : applyWithoutTransaction(file, deps, run)).catch((error: unknown) =>
-      Promise.reject(explain(error, file)),
+    await (file.transactional ? inLockedTransaction(deps, run) : applyWithoutTransaction(file, deps, run)).catch((error: unknown) =>
+      Promise.reject(explainFailure(error, `applying ${file.fileName}`)),
     );
     const durationMs = Math.round(performance.now() - startedAt);
     deps.logger.info("migration_applied", `applied ${file.fileName} in ${formatDuration(durationMs)}`, { ...migrationAttributes(file), duration_ms: durationMs });
@@ -101,11 +101,17 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
 
 type RunInContext = (sql: Queryable) => Promise<unknown>;
 
-async function applyInTransaction(deps: RunnerDeps, run: RunInContext): Promise<void> {
-  await deps.sql.begin(async (tx) => {
-    await run(tx);
-    await deps.lock.assertHeld(tx);
+/** Runs `body` in one transaction that commits only while the migration lock is still held. */
+export async function inLockedTransaction(session: { readonly sql: Sql; readonly lock: HeldLock }, body: (tx: TransactionSql) => Promise<unknown>): Promise<void> {
+  await session.sql.begin(async (tx) => {
+    await body(tx);
+    await session.lock.assertHeld(tx);
   });
+}
+
+/** What a planned migration runs, for the log: "5 statements" or "TypeScript up()". */
+export function describeWork(plan: PlannedMigration): string {
+  return plan.module ? "TypeScript up()" : plural(plan.statements.length, "statement");
 }
 
 async function applyWithoutTransaction(file: MigrationFile, deps: RunnerDeps, run: RunInContext): Promise<void> {
@@ -121,11 +127,20 @@ async function applyWithoutTransaction(file: MigrationFile, deps: RunnerDeps, ru
   }
 }
 
-/** A failure outside any statement (a lost connection at COMMIT, say) still names the migration. */
-function explain(error: unknown, file: MigrationFile): unknown {
-  if (error instanceof MigrateError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new RunAbortedError(`while applying ${file.fileName}: ${message} (${errorCode(error)}); check the outcome with a new run`, { cause: error });
+/**
+ * The job's own error for a failure while `doing` something to a migration. A failure outside any
+ * statement (a lost connection at COMMIT, say) still names the migration.
+ */
+export function explainFailure(error: unknown, doing: string, afterwards = ""): MigrateError {
+  const original = unwrapUmzug(error);
+  if (original instanceof MigrateError) return original;
+  const message = original instanceof Error ? original.message : String(original);
+  return new RunAbortedError(`while ${doing}: ${message} (${errorCode(original)})${afterwards}; check the outcome with ${COMMAND} status`, { cause: original });
+}
+
+/** Umzug wraps what a migration throws in its own MigrationError; the job reports the original. */
+export function unwrapUmzug(error: unknown): unknown {
+  return error instanceof UmzugMigrationError ? error.cause : error;
 }
 
 export function migrationAttributes(file: MigrationFile): Record<string, unknown> {
@@ -138,14 +153,7 @@ export function migrationAttributes(file: MigrationFile): Record<string, unknown
  */
 export async function executeMigration(sql: Queryable, plan: PlannedMigration, lock: HeldLock): Promise<void> {
   const { file, statements, module } = plan;
-  if (module) {
-    try {
-      await module.up(sql as TransactionSql);
-    } catch (error) {
-      throw new MigrationFailedError(locateInModule(file, error), serverError(error), rolledBack(file), { cause: error });
-    }
-    return;
-  }
+  if (module) return runModuleFunction(sql as TransactionSql, file, module.up, rolledBack(file));
   await runStatements(sql, file, statements, {
     // Without a transaction each statement commits on its own: never start one without the lock.
     beforeEach: file.transactional ? undefined : (index) => (index > 0 ? lock.assertHeld(sql) : Promise.resolve()),
@@ -156,6 +164,15 @@ export async function executeMigration(sql: Queryable, plan: PlannedMigration, l
           `recorded as failed and later runs refuse until you undo it and run ${COMMAND} resolve ${file.version} --rolled-back, ` +
           `or finish it by hand and run ${COMMAND} resolve ${file.version} --applied`,
   });
+}
+
+/** Runs a TypeScript migration's `up` or `down`; a failure is located in the module from its stack. */
+export async function runModuleFunction(tx: TransactionSql, file: MigrationFile, fn: MigrationFunction, outcome: string): Promise<void> {
+  try {
+    await fn(tx);
+  } catch (error) {
+    throw new MigrationFailedError(locateInModule(file, error), serverError(error), outcome, { cause: error });
+  }
 }
 
 export interface StatementOptions {
@@ -194,13 +211,4 @@ function serverError(error: unknown): ServerError & { position: number | undefin
   };
 }
 
-/** Umzug wraps what a migration throws in its own MigrationError; the job reports the original. */
-function unwrap(error: unknown): unknown {
-  const cause = (error as { cause?: unknown })?.cause;
-  if (error instanceof MigrateError || !cause) return error;
-  return cause instanceof MigrateError ? cause : new RunAbortedError(`${(error as Error).message}`, { cause });
-}
 
-function plural(count: number, noun: string): string {
-  return `${count} ${noun}${count === 1 ? "" : "s"}`;
-}

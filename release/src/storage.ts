@@ -225,4 +225,20 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
       where t.status = any(${sql.array([...replacing])}::text[])`;
     return result.count;
   }
+
+  /**
+   * Records a migration whose schema was applied by hand as applied, without running it (baseline).
+   * `applied_by` is "baseline" and `execution_ms` stays empty because the job never ran it;
+   * `applied_at` is when it was adopted. A plain insert: an existing row is never overwritten.
+   */
+  async recordBaseline(sql: Queryable, migration: MigrationFile): Promise<void> {
+    const identity = this.#identity;
+    await sql`
+      insert into ${this.#ref(sql)} (
+        version, name, checksum, status, transactional, applied_at, applied_by, deployment_id, git_commit, environment
+      ) values (
+        ${migration.version}, ${migration.name}, ${migration.checksum}, 'applied', ${migration.transactional}, now(),
+        'baseline', ${identity.deploymentId ?? null}, ${identity.gitCommit ?? null}, ${identity.environment ?? null}
+      )`;
+  }
 }

@@ -1,10 +1,86 @@
-/** PLACEHOLDER: to be written for issue 3. */
-import type { ExitCode } from "../errors.ts";
+/**
+ * `baseline --to <version>`: adopts a database whose schema was applied by hand. The migrations up
+ * to <version> are recorded as applied (held ones as held) without running them, all in one
+ * transaction, so the next `up` applies only what comes after.
+ */
+import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
+import { formatDuration } from "../duration.ts";
+import { COMMAND } from "../migration-state.ts";
+import { migrationAttributes } from "../runner.ts";
 import type { Command } from "../config.ts";
+import type { MigrationFile } from "../migration-files.ts";
+import type { MigrationRecord } from "../storage.ts";
 import type { LockedRun } from "./context.ts";
+import { inLockedTransaction } from "../runner.ts";
 
 export type BaselineOptions = Extract<Command, { name: "baseline" }>;
 
-export async function baseline(_run: LockedRun, _options: BaselineOptions): Promise<ExitCode> {
-  throw new Error("baseline is not implemented yet");
+export async function baseline(run: LockedRun, options: BaselineOptions): Promise<ExitCode> {
+  const { storage, logger } = run;
+  const adopted = run.files.filter((file) => file.version <= options.to);
+  refuseUnlessAdoptable(adopted, await storage.records(run.sql), options.to, run.files);
+  await run.confirm("baseline", options.yes, adopted.map(describeStep));
+  const started = performance.now();
+
+  await inLockedTransaction(run, async (tx) => {
+    await storage.ensureTable(tx);
+    for (const file of adopted) await (isHeld(file) ? storage.recordHeld(tx, file) : storage.recordBaseline(tx, file));
+  });
+  // Logged only after the commit, so the log never claims a row that was rolled back.
+  for (const file of adopted) logRecorded(run, file);
+  const held = adopted.filter(isHeld).length;
+  const durationMs = Math.round(performance.now() - started);
+  logger.info(
+    "run_finished",
+    `baseline: ${adopted.length - held} recorded as applied and ${held} as held in ${storage.qualifiedName}, without running them, in ${formatDuration(durationMs)}; ` +
+      `check with ${COMMAND} status, then deploy`,
+    { baselined: adopted.length - held, held, duration_ms: durationMs },
+  );
+  return ExitCode.success;
+}
+
+/** A database with any of these versions recorded is already tracked: baseline would rewrite its history. */
+function refuseUnlessAdoptable(adopted: readonly MigrationFile[], records: readonly MigrationRecord[], to: number, files: readonly MigrationFile[]): void {
+  if (adopted.length === 0) {
+    const lowest = files[0];
+    throw new RefusedError([
+      {
+        check: "baseline",
+        file: `version ${to}`,
+        message: `no migration file has a version at or below ${to}${lowest ? ` (the lowest is ${lowest.fileName})` : ""}, so there is nothing to record`,
+        resolution: `give --to the version of the last migration the database already has, e.g. ${COMMAND} baseline --to ${lowest?.version ?? 1}`,
+      },
+    ]);
+  }
+  const tracked = records.filter((record) => record.version <= to);
+  if (tracked.length > 0) throw new RefusedError(tracked.map((record) => alreadyTracked(record, files)));
+}
+
+function alreadyTracked(record: MigrationRecord, files: readonly MigrationFile[]): Refusal {
+  const file = files.find((candidate) => candidate.version === record.version);
+  return {
+    check: "baseline",
+    file: file?.fileName ?? `${record.name}.sql`,
+    message: `already recorded as ${record.status}: this database is already tracked`,
+    resolution: `baseline is only for a database without a tracking history; see where this one stands with: ${COMMAND} status`,
+  };
+}
+
+function isHeld(file: MigrationFile): boolean {
+  return file.holdReason !== undefined;
+}
+
+function describeStep(file: MigrationFile): string {
+  return isHeld(file) ? `record ${file.name} as held (${file.holdReason})` : `record ${file.name} as applied, without running it`;
+}
+
+function logRecorded(run: LockedRun, file: MigrationFile): void {
+  if (isHeld(file)) {
+    run.logger.info("migration_held", `held ${file.fileName}: ${file.holdReason} (remove its -- migrate:hold line to apply it)`, {
+      ...migrationAttributes(file),
+      reason: file.holdReason,
+    });
+    return;
+  }
+  run.logger.info("migration_baselined", `recorded ${file.fileName} as applied without running it (baseline)`, migrationAttributes(file));
 }

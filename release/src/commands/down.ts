@@ -1,10 +1,179 @@
-/** PLACEHOLDER: to be written for issue 3. */
-import type { ExitCode } from "../errors.ts";
+/**
+ * `down --to <version>`: undoes the applied migrations above <version>, newest first. Each rollback
+ * runs through Umzug's `down`, the counterpart of how `up` applies, in one transaction together
+ * with removing its tracking row: a rollback that fails leaves its migration applied and recorded.
+ */
+import { Umzug } from "umzug";
+import type { TransactionSql } from "postgres";
+import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
+import { formatDuration } from "../duration.ts";
+import { COMMAND, classify, type MigrationEntry } from "../migration-state.ts";
+import { explainFailure, inLockedTransaction, migrationAttributes, runModuleFunction, runStatements } from "../runner.ts";
+import { plural } from "../table-format.ts";
+import { transactionControlRefusals, type SqlParser } from "../sql-statements.ts";
+import { loadTypeScriptMigration, type MigrationFunction } from "../typescript-migrations.ts";
 import type { Command } from "../config.ts";
+import type { MigrationFile, SqlSource } from "../migration-files.ts";
+import type { MigrationContext, MigrationRecord } from "../storage.ts";
 import type { LockedRun } from "./context.ts";
 
 export type DownOptions = Extract<Command, { name: "down" }>;
 
-export async function down(_run: LockedRun, _options: DownOptions): Promise<ExitCode> {
-  throw new Error("down is not implemented yet");
+/** How one applied migration is undone, checked before anything runs. */
+interface PlannedRollback {
+  readonly file: MigrationFile;
+  /** What runs, for the log: `008_rollback.sql (5 statements)` or `TypeScript down()`. */
+  readonly description: string;
+  /** Undoes the migration through `tx`; a failure is reported with `outcome` as what happened. */
+  readonly undo: (tx: TransactionSql, outcome: string) => Promise<void>;
+}
+
+export async function down(run: LockedRun, options: DownOptions): Promise<ExitCode> {
+  const records = await run.storage.records(run.sql);
+  const toUndo = appliedAbove(options.to, records, run.files);
+  const heldAbove = records.filter((record) => record.version > options.to && record.status === "held").length;
+  if (toUndo.length === 0) {
+    run.logger.info("run_finished", `nothing to roll back: no migration above version ${options.to} is applied`, { rolled_back: 0, held: heldAbove });
+    return ExitCode.success;
+  }
+  const plans = await planRollbacks(toUndo, await run.loadParser());
+  await run.confirm("down", options.yes, plans.map((plan) => `roll back ${plan.file.name} with ${plan.description}`));
+
+  const started = performance.now();
+  await rollBack(plans, run);
+  const durationMs = Math.round(performance.now() - started);
+  const names = plans.map((plan) => plan.file.name).join(", ");
+  const kept = heldAbove > 0 ? `; ${plural(heldAbove, "held migration")} above version ${options.to} left untouched` : "";
+  run.logger.info("run_finished", `rolled back ${plural(plans.length, "migration")} in ${formatDuration(durationMs)}: ${names}${kept}`, {
+    rolled_back: plans.length,
+    held: heldAbove,
+    duration_ms: durationMs,
+  });
+  return ExitCode.success;
+}
+
+/**
+ * Every version above `to` that a run wrote as applied, or started to apply, newest first. Held
+ * rows never ran, so there is nothing of theirs to undo.
+ */
+function appliedAbove(to: number, records: readonly MigrationRecord[], files: readonly MigrationFile[]): MigrationEntry[] {
+  return classify(files, records, { allowOutOfOrder: false })
+    .filter((entry) => entry.version > to && entry.record !== undefined && entry.record.status !== "held")
+    .reverse();
+}
+
+/** Checks every rollback (history intact, present, parsable, no transaction control), refusing all problems together. */
+async function planRollbacks(entries: readonly MigrationEntry[], parser: SqlParser): Promise<PlannedRollback[]> {
+  const refusals: Refusal[] = [];
+  const plans: PlannedRollback[] = [];
+  for (const entry of entries) {
+    try {
+      plans.push(await planRollback(entry, parser));
+    } catch (error) {
+      if (!(error instanceof RefusedError)) throw error;
+      refusals.push(...error.refusals);
+    }
+  }
+  if (refusals.length > 0) throw new RefusedError(refusals);
+  return plans;
+}
+
+async function planRollback(entry: MigrationEntry, parser: SqlParser): Promise<PlannedRollback> {
+  if (entry.refusal) throw new RefusedError([untrustedHistory(entry.refusal)]);
+  const file = entry.file!; // classify refuses every applied version whose file is gone
+  const module = file.language === "typescript" ? await loadTypeScriptMigration(file) : undefined;
+  if (module?.down) return typeScriptRollback(file, module.down);
+  if (!file.rollback) throw new RefusedError([noRollback(file)]);
+  return sqlRollback(file, file.rollback, parser);
+}
+
+function typeScriptRollback(file: MigrationFile, undo: MigrationFunction): PlannedRollback {
+  return {
+    file,
+    description: "TypeScript down()",
+    undo: (tx, outcome) => runModuleFunction(tx, file, undo, outcome),
+  };
+}
+
+function sqlRollback(file: MigrationFile, rollback: SqlSource, parser: SqlParser): PlannedRollback {
+  const statements = parser.statements(rollback);
+  const refusals = transactionControlRefusals(rollback, statements).map((refusal) => ({
+    ...refusal,
+    resolution: "remove it: down runs each rollback in one transaction together with removing its tracking row",
+  }));
+  if (statements.length === 0) {
+    refusals.push({
+      check: "rollback",
+      file: rollback.fileName,
+      message: `the rollback of ${file.name} has no SQL statements (only comments)`,
+      resolution: `write the SQL that restores the schema exactly as it was before ${file.fileName} ran`,
+    });
+  }
+  if (refusals.length > 0) throw new RefusedError(refusals);
+  return {
+    file,
+    description: `${rollback.fileName} (${plural(statements.length, "statement")})`,
+    undo: (tx, outcome) => runStatements(tx, rollback, statements, { outcome: () => outcome }),
+  };
+}
+
+/** A changed, missing or failed migration: its rollback may not match what was actually applied. */
+function untrustedHistory(refusal: Refusal): Refusal {
+  return { ...refusal, message: `${refusal.message}; its rollback may not undo what was applied` };
+}
+
+function noRollback(file: MigrationFile): Refusal {
+  const rollbackName = `${file.fileName.slice(0, file.fileName.indexOf("_"))}_rollback.sql`;
+  const typeScript = file.language === "typescript";
+  return {
+    check: "rollback",
+    file: file.fileName,
+    message: `applied migration ${file.name} has no rollback (no ${rollbackName}${typeScript ? " and no down() export" : ""})`,
+    resolution:
+      `write ${rollbackName} beside it${typeScript ? ` or export down(sql) from ${file.fileName}` : ""}, restoring the schema exactly as before it ran; ` +
+      `or keep it applied: ${COMMAND} down --to ${file.version}`,
+  };
+}
+
+/** Runs the planned rollbacks, newest first, each in its own transaction with its tracking row. */
+async function rollBack(plans: readonly PlannedRollback[], run: LockedRun): Promise<void> {
+  const rolledBack: MigrationFile[] = [];
+  let context: MigrationContext | undefined;
+  const umzug = new Umzug<MigrationContext>({
+    migrations: plans.map((plan) => ({
+      name: plan.file.name,
+      path: plan.file.path,
+      // This instance only ever reverts; applying is up's job.
+      up: () => Promise.reject(new Error(`down never applies ${plan.file.name}`)),
+      down: ({ context: { sql } }) => plan.undo(sql as TransactionSql, failedRollbackOutcome(plan.file, rolledBack)),
+    })),
+    storage: run.storage,
+    context: () => context!,
+    logger: undefined,
+  });
+
+  for (const plan of plans) {
+    const { file } = plan;
+    run.onMigration(file.name);
+    run.logger.info("rollback_started", `rolling back ${file.fileName} with ${plan.description}, in one transaction with removing its tracking row`, migrationAttributes(file));
+    const startedAt = performance.now();
+    await inLockedTransaction(run, (tx) => {
+      context = { sql: tx, migration: file, startedAt };
+      // State was read under the lock, so the plan is exact: ALLOW skips Umzug's re-read of it.
+      return umzug.down({ migrations: [file.name], rerun: "ALLOW" });
+    }).catch((error: unknown) => Promise.reject(explainFailure(error, `rolling back ${file.fileName}`, rolledBackBefore(rolledBack))));
+    const durationMs = Math.round(performance.now() - startedAt);
+    run.logger.info("rollback_applied", `rolled back ${file.fileName} in ${formatDuration(durationMs)}`, { ...migrationAttributes(file), duration_ms: durationMs });
+    rolledBack.push(file);
+  }
+  run.onMigration(undefined);
+}
+
+function failedRollbackOutcome(file: MigrationFile, rolledBack: readonly MigrationFile[]): string {
+  return `the rollback's transaction was rolled back: ${file.name} is still applied and recorded${rolledBackBefore(rolledBack)}. Fix the rollback and run down again`;
+}
+
+function rolledBackBefore(rolledBack: readonly MigrationFile[]): string {
+  if (rolledBack.length === 0) return "";
+  return `; ${rolledBack.map((done) => done.name).join(", ")} ${rolledBack.length === 1 ? "was" : "were"} rolled back before it and stay${rolledBack.length === 1 ? "s" : ""} so`;
 }

@@ -1,10 +1,199 @@
-/** PLACEHOLDER: to be written for issue 3. */
-import type { ExitCode } from "../errors.ts";
+/**
+ * `status`: every migration the files or the tracking table know, with its state and history, as a
+ * table for a person or one JSON document for a program. Read-only: it takes no lock, never creates
+ * the tracking table, and reads in a read-only transaction, so the server itself refuses any write.
+ */
+import { ExitCode, type Refusal } from "../errors.ts";
+import { classify, type MigrationEntry, type MigrationStateName, type StateOptions } from "../migration-state.ts";
+import { formatDuration } from "../duration.ts";
+import { firstLine } from "../sql-statements.ts";
+import { formatTable, plural } from "../table-format.ts";
 import type { Command } from "../config.ts";
+import type { MigrationLanguage } from "../migration-files.ts";
+import type { MigrationRecord } from "../storage.ts";
 import type { ReadOnlyRun } from "./context.ts";
 
 export type StatusOptions = Extract<Command, { name: "status" }>;
 
-export async function status(_run: ReadOnlyRun, _options: StatusOptions): Promise<ExitCode> {
-  throw new Error("status is not implemented yet");
+const STATES: readonly MigrationStateName[] = ["applied", "pending", "held", "failed", "changed", "missing", "out_of_order"];
+
+/** States that mean `up` has work to do or would refuse. A hold is deliberate, so it does not count. */
+const NEEDS_ATTENTION: ReadonlySet<MigrationStateName> = new Set(["pending", "failed", "changed", "missing", "out_of_order"]);
+
+/** Enough of a sha256 to tell two versions of a file apart at a glance. */
+const SHORT_CHECKSUM_LENGTH = 12;
+
+export type StateCounts = Record<MigrationStateName, number>;
+
+/** A refusal in a JSON document: `line` is null rather than absent, so the shape never varies. */
+export interface RefusalDocument {
+  readonly check: string;
+  readonly file: string;
+  readonly line: number | null;
+  readonly message: string;
+  readonly resolution: string;
+}
+
+export interface StatusMigration {
+  readonly version: number;
+  readonly name: string;
+  /** Null when the file is gone (missing, or a held record without its file). */
+  readonly file: string | null;
+  readonly language: MigrationLanguage | null;
+  readonly transactional: boolean;
+  readonly state: MigrationStateName;
+  readonly applied_at: string | null;
+  /** Who applied it; for a failed migration, who ran it. */
+  readonly applied_by: string | null;
+  readonly execution_ms: number | null;
+  readonly hold_reason: string | null;
+  /** The server's error of a failed no-transaction migration; null when it was interrupted. */
+  readonly error: string | null;
+  /** A failed migration whose run stopped before it could record the error (status `running`). */
+  readonly interrupted: boolean;
+  readonly checksum: { readonly file: string | null; readonly recorded: string | null };
+  /** Why `up` would refuse because of this migration, with the command that resolves it. */
+  readonly refusal: RefusalDocument | null;
+}
+
+export interface StatusDocument {
+  readonly table: string;
+  readonly migrations: readonly StatusMigration[];
+  readonly summary: StateCounts & { readonly total: number };
+}
+
+export async function status(run: ReadOnlyRun, options: StatusOptions): Promise<ExitCode> {
+  const started = performance.now();
+  const { entries } = await readMigrationState(run, { allowOutOfOrder: false });
+  const counts = countStates(entries);
+  run.writeDocument(options.json ? JSON.stringify(statusDocument(run.storage.qualifiedName, entries, counts)) : statusText(entries));
+
+  const failCheck = options.exitCode && entries.some((entry) => NEEDS_ATTENTION.has(entry.state));
+  const why = failCheck ? " (exit 4: something is pending, failed, changed, missing or out of order)" : "";
+  run.logger.info("run_finished", `status: ${describeCounts(counts, entries.length)}${why}`, {
+    ...counts,
+    total: entries.length,
+    duration_ms: Math.round(performance.now() - started),
+  });
+  return failCheck ? ExitCode.refused : ExitCode.success;
+}
+
+export interface MigrationState {
+  readonly records: MigrationRecord[];
+  readonly entries: MigrationEntry[];
+}
+
+/**
+ * The tracking table, read in one read-only snapshot, classified against the files. A missing
+ * table reads as no records; it is not created.
+ */
+export async function readMigrationState(run: ReadOnlyRun, options: StateOptions): Promise<MigrationState> {
+  const records = await run.sql.begin("isolation level repeatable read read only", (tx) => run.storage.records(tx));
+  return { records, entries: classify(run.files, records, options) };
+}
+
+export function refusalDocument(refusal: Refusal): RefusalDocument {
+  return { check: refusal.check, file: refusal.file, line: refusal.line ?? null, message: refusal.message, resolution: refusal.resolution };
+}
+
+/** A refusal as text: where, what, and on its own line the fix. */
+export function refusalLines(refusal: Refusal): string[] {
+  return [`  ${refusal.file}${refusal.line ? `:${refusal.line}` : ""}: ${refusal.message}`, `    fix: ${refusal.resolution}`];
+}
+
+function countStates(entries: readonly MigrationEntry[]): StateCounts {
+  const counts = Object.fromEntries(STATES.map((state) => [state, 0])) as StateCounts;
+  for (const entry of entries) counts[entry.state]++;
+  return counts;
+}
+
+function describeCounts(counts: StateCounts, total: number): string {
+  const present = STATES.filter((state) => counts[state] > 0).map((state) => `${counts[state]} ${state.replaceAll("_", " ")}`);
+  return present.length > 0 ? `${plural(total, "migration")}: ${present.join(", ")}` : "no migrations";
+}
+
+function statusDocument(table: string, entries: readonly MigrationEntry[], counts: StateCounts): StatusDocument {
+  return { table, migrations: entries.map(migrationDocument), summary: { ...counts, total: entries.length } };
+}
+
+function migrationDocument(entry: MigrationEntry): StatusMigration {
+  const { file, record, state } = entry;
+  // A held record only remembers a hold; the history fields describe a run that applied or failed.
+  const ran = record?.status === "held" ? undefined : record;
+  return {
+    version: entry.version,
+    name: entry.name,
+    file: file?.fileName ?? null,
+    language: file?.language ?? null,
+    transactional: isTransactional(entry),
+    state,
+    applied_at: ran?.appliedAt?.toISOString() ?? null,
+    applied_by: ran?.appliedBy ?? null,
+    execution_ms: ran?.executionMs ?? null,
+    hold_reason: state === "held" ? holdReason(entry) : null,
+    error: state === "failed" ? (record?.lastError ?? null) : null,
+    interrupted: state === "failed" && record?.status === "running",
+    checksum: { file: file?.checksum ?? null, recorded: record?.checksum ?? null },
+    refusal: entry.refusal ? refusalDocument(entry.refusal) : null,
+  };
+}
+
+/** classify gives every entry a file, a record or both; the file says how it would run now. */
+function isTransactional(entry: MigrationEntry): boolean {
+  return entry.file?.transactional ?? entry.record?.transactional ?? true;
+}
+
+function holdReason(entry: MigrationEntry): string {
+  return entry.file?.holdReason ?? entry.record?.holdReason ?? "";
+}
+
+function statusText(entries: readonly MigrationEntry[]): string {
+  if (entries.length === 0) return "no migrations: the folder has no migration files and the tracking table no rows";
+  const rows = entries.map((entry) => [
+    String(entry.version).padStart(3, "0"),
+    entry.file?.fileName ?? `${entry.name} (no file)`,
+    isTransactional(entry) ? "transaction" : "no transaction",
+    entry.state,
+    DETAILS[entry.state](entry),
+  ]);
+  const lines = formatTable(["VERSION", "FILE", "MODE", "STATE", "DETAIL"], rows);
+  const refusals = entries.flatMap((entry) => (entry.refusal ? [entry.refusal] : []));
+  if (refusals.length > 0) lines.push("", `up would refuse (${plural(refusals.length, "problem")}):`, ...refusals.flatMap(refusalLines));
+  return lines.join("\n");
+}
+
+/** The DETAIL column: what a person needs to know about a migration in each state. */
+const DETAILS: Record<MigrationStateName, (entry: MigrationEntry) => string> = {
+  applied: ({ record }) => (record ? appliedDetail(record) : ""),
+  pending: ({ outOfOrderReason }) => (outOfOrderReason === "released hold" ? "hold released; applies below the highest applied version" : ""),
+  held: (entry) => `hold: ${holdReason(entry)}`,
+  failed: ({ record }) => failedDetail(record),
+  changed: ({ record, file }) => changedDetail(record, file?.name, file?.checksum),
+  missing: ({ record }) => `file gone; ${record ? appliedDetail(record) : ""}`,
+  out_of_order: ({ refusal }) => refusal?.message ?? "",
+};
+
+function appliedDetail(record: MigrationRecord): string {
+  const when = record.appliedAt ? ` ${formatTime(record.appliedAt)}` : "";
+  const took = record.executionMs === null ? "" : ` in ${formatDuration(record.executionMs)}`;
+  return `applied${when} by ${record.appliedBy}${took}`;
+}
+
+function failedDetail(record: MigrationRecord | undefined): string {
+  if (record?.status === "running") return `interrupted part-way (run by ${record.appliedBy})`;
+  return `failed part-way: ${firstLine(record?.lastError ?? "no error recorded")}`;
+}
+
+function changedDetail(record: MigrationRecord | undefined, fileName: string | undefined, fileChecksum: string | undefined): string {
+  if (record && fileName !== record.name) return `renamed from ${record.name}`;
+  return `checksum ${shortChecksum(record?.checksum)} recorded, the file now has ${shortChecksum(fileChecksum)}`;
+}
+
+function shortChecksum(checksum: string | undefined): string {
+  return `${(checksum ?? "").slice(0, SHORT_CHECKSUM_LENGTH)}…`;
+}
+
+/** UTC, to the second: the same text whatever the time zone of the machine that runs status. */
+function formatTime(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace("T", " ")} UTC`;
 }

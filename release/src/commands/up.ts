@@ -3,7 +3,8 @@
  * history is intact, the order is right and every pending file is valid SQL for its mode.
  */
 import { ExitCode, RefusedError } from "../errors.ts";
-import { classify, planUp } from "../migration-state.ts";
+import { classify, planUp, type UpPlan } from "../migration-state.ts";
+import type { Logger } from "../log.ts";
 import { applyMigrations, migrationAttributes, planMigrations } from "../runner.ts";
 import { formatDuration } from "../duration.ts";
 import type { LockedRun } from "./context.ts";
@@ -28,12 +29,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
       reason: file.holdReason,
     });
   }
-  for (const { file, outOfOrderReason: reason } of state.outOfOrder) {
-    logger.warn("migration_out_of_order", `${file!.fileName} applies below the highest applied version ${state.highestApplied} (${reason})`, {
-      ...migrationAttributes(file!),
-      reason,
-    });
-  }
+  warnOutOfOrder(state, logger);
   const applied = await applyMigrations(plans, run);
   const alreadyApplied = files.length - state.held.length - applied;
   const durationMs = Math.round(performance.now() - started);
@@ -43,4 +39,14 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
       : `applied ${applied} migration${applied === 1 ? "" : "s"} in ${formatDuration(durationMs)} (${alreadyApplied} were already applied, ${state.held.length} held)`;
   logger.info("run_finished", summary, { applied, already_applied: alreadyApplied, held: state.held.length, duration_ms: durationMs });
   return ExitCode.success;
+}
+
+/** Every version that applies below the highest applied one is named in the log, every run. */
+export function warnOutOfOrder(state: UpPlan, logger: Logger): void {
+  for (const { file, outOfOrderReason: reason } of state.outOfOrder) {
+    logger.warn("migration_out_of_order", `${file!.fileName} applies below the highest applied version ${state.highestApplied} (${reason})`, {
+      ...migrationAttributes(file!),
+      reason,
+    });
+  }
 }
