@@ -6,12 +6,11 @@
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
 import { COMMAND } from "../migration-state.ts";
-import { migrationAttributes } from "../runner.ts";
+import { inLockedTransaction, migrationAttributes } from "../runner.ts";
 import type { Command } from "../config.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";
 import type { LockedRun } from "./context.ts";
-import { inLockedTransaction } from "../runner.ts";
 
 export type BaselineOptions = Extract<Command, { name: "baseline" }>;
 
