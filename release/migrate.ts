@@ -7,6 +7,8 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { main } from "./src/cli.ts";
+import { ExitCode } from "./src/errors.ts";
+import { JOB_NAME, JOB_VERSION } from "./src/version.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 
@@ -14,6 +16,22 @@ const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 function localUserName(): string {
   const { username, uid } = userInfo();
   return process.env.USER ?? process.env.LOGNAME ?? (username === "unknown" ? `uid ${uid}` : username);
+}
+
+/**
+ * SIGTERM (Railway stopping the deploy) and SIGINT (Ctrl-C) cancel the run: the job cancels the
+ * running statement, rolls back and releases the lock. If that hangs, the process exits anyway a
+ * little before Railway's 5-second grace ends, and PostgreSQL rolls back when the connection drops.
+ */
+const SIGNAL_EXIT = { SIGTERM: ExitCode.terminated, SIGINT: ExitCode.interrupted } as const;
+const FORCED_EXIT_MS = 4_500;
+const cancellation = new AbortController();
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => {
+    if (cancellation.signal.aborted) process.exit(SIGNAL_EXIT[signal]);
+    cancellation.abort({ kind: "signal", signal });
+    setTimeout(() => process.exit(SIGNAL_EXIT[signal]), FORCED_EXIT_MS).unref();
+  });
 }
 
 const exitCode = await main({
@@ -35,5 +53,7 @@ const exitCode = await main({
     writeNewFile: (path, text) => writeFile(path, text, { flag: "wx" }),
   },
   localUser: `${localUserName()}@${hostname()}`,
+  signal: cancellation.signal,
+  runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version})`,
 });
 process.exit(exitCode);

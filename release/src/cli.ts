@@ -2,7 +2,10 @@
  * Wires one invocation together: config from the edge, files, connections, the lock, then one
  * command. Returns the exit code; only the entry file exits the process.
  */
-import { ConfigError, MigrateError, ExitCode } from "./errors.ts";
+import { ConfigError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
+import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReason } from "./cancellation.ts";
+import { RunHistory, type RunEnd } from "./run-history.ts";
+import { migrationSessionSettings } from "./runner.ts";
 import { HELP, USAGE, defaultLogFormat, parseConfig, type Command, type CommandName, type Config, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
 import { describeTarget, redactorFor } from "./redact.ts";
@@ -21,6 +24,7 @@ import { rehearse } from "./commands/rehearse.ts";
 import { down } from "./commands/down.ts";
 import { baseline } from "./commands/baseline.ts";
 import { create } from "./commands/create.ts";
+import { check } from "./commands/check.ts";
 import type { LockedRun, ReadOnlyRun, WriteDocument } from "./commands/context.ts";
 
 /** The file-system calls of the job: reading migrations, and `create` writing new ones. */
@@ -40,10 +44,16 @@ export interface Environment {
   readonly fs: JobFileSystem;
   /** `user@host` of whoever runs the job outside Railway. */
   readonly localUser: string;
+  /** Aborted with a CancelReason when the process receives SIGTERM or SIGINT. */
+  readonly signal: AbortSignal;
+  /** `studio-release-migrations 0.1.0 (bun 1.4.4)`, recorded in the run history. */
+  readonly runnerVersion: string;
 }
 
 /** Commands that take the migration lock: they change the database or run migration SQL. */
 const LOCKED_COMMANDS: ReadonlySet<CommandName> = new Set(["up", "resolve", "down", "baseline", "rehearse"]);
+/** Commands recorded in the run history: those that change the database (rehearse leaves it exactly as it was). */
+const RECORDED_COMMANDS: ReadonlySet<CommandName> = new Set(["up", "resolve", "down", "baseline"]);
 
 export async function main(environment: Environment): Promise<number> {
   const { env, sink } = environment;
@@ -65,20 +75,34 @@ export async function main(environment: Environment): Promise<number> {
   const documentOnStdout = "json" in config.command && config.command.json;
   const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact);
   const writeDocument: WriteDocument = (text) => sink.stdout(redact(text));
+  const budget = runBudget(config.runTimeoutMs);
   try {
-    return await run(config, environment, logger, writeDocument);
+    return await run(config, { ...environment, signal: AbortSignal.any([environment.signal, budget.signal]) }, logger, writeDocument);
   } catch (error) {
     return report(logger, error);
+  } finally {
+    budget.clear();
   }
+}
+
+/** MIGRATE_RUN_TIMEOUT: aborts the run like a signal would, once the budget is spent. */
+function runBudget(limitMs: number | undefined): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  if (limitMs === undefined) return { signal: controller.signal, clear: () => undefined };
+  const reason: CancelReason = { kind: "budget", limitMs };
+  const timer = setTimeout(() => controller.abort(reason), limitMs);
+  return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
 async function run(config: Config, environment: Environment, logger: Logger, writeDocument: WriteDocument): Promise<ExitCode> {
   const files = await readMigrationFiles(config.migrationsDir, environment.fs);
   const { command, database } = config;
-  if (command.name === "create" || !database) {
-    if (command.name !== "create") throw new Error(`${command.name} needs a database`);
-    return create({ files, migrationsDir: config.migrationsDir, fs: environment.fs, logger }, command);
+  if (command.name === "create") return create({ files, migrationsDir: config.migrationsDir, fs: environment.fs, logger }, command);
+  if (command.name === "check") {
+    const { migrationsDir, lintMode } = config;
+    return check({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser: loadSqlParser, lintMode }, command);
   }
+  if (!database) throw new Error(`${command.name} needs a database`);
   if (database.kind === "url") return runAgainst(database.url, config, environment, logger, files, writeDocument);
 
   const server = await startEmbeddedPostgres(database.dataDir, database.port);
@@ -101,6 +125,8 @@ async function runAgainst(
 ): Promise<ExitCode> {
   const identity = runIdentity(config, environment.localUser);
   const storage = new MigrationStorage(config.table, identity);
+  const history = new RunHistory(config.table, identity, environment.runnerVersion);
+  const { signal } = environment;
   const { runner, command } = config;
   logger.info("run_started", `${command.name}: ${describeTarget(url)}, ${files.length} migration files, tracking table ${storage.qualifiedName}`, {
     command: command.name,
@@ -114,38 +140,104 @@ async function runAgainst(
   });
 
   let currentMigration: string | undefined;
-  const connect = () =>
+  let activity = "connecting";
+  const connect = (settings?: Record<string, string>) =>
     openSession({
       url,
       connectTimeoutMs: config.connectTimeoutMs,
       runner,
       logger,
+      signal,
+      ...(settings ? { settings } : {}),
       onNotice: (notice) => {
         const log = notice.severity === "WARNING" ? logger.warn : logger.info;
         log("notice", `${currentMigration ?? "server"}: ${notice.severity ?? "NOTICE"} ${notice.message}`, { migration: currentMigration, code: notice.code });
       },
     });
   const sessions: Session[] = [];
+  const stopCancelling = cancelQueriesOnAbort(signal, sessions, logger, () => (currentMigration ? `applying ${currentMigration}` : activity));
   try {
-    const work = await connect();
+    const work = await connect(migrationSessionSettings(config.policy));
     sessions.push(work);
-    const readOnly: ReadOnlyRun = { files, sql: work.sql, storage, logger, writeDocument, loadParser: loadSqlParser };
+    const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser: loadSqlParser, mode: config.lintMode };
+    const readOnly: ReadOnlyRun = { files, sql: work.sql, storage, history, logger, writeDocument, loadParser: loadSqlParser, lint };
+    activity = `running ${command.name}`;
     if (!LOCKED_COMMANDS.has(command.name)) return await runReadOnly(command, readOnly);
 
+    activity = "connecting";
     const lockSession = await connect();
     sessions.push(lockSession);
-    return await withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger }, (lock) =>
-      runLocked(command, {
+    const recorded = RECORDED_COMMANDS.has(command.name);
+    if (recorded) await history.recordStart(lockSession.sql, command.name);
+    activity = "waiting for the migration lock";
+    const locked = withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger, signal }, (lock) => {
+      activity = `running ${command.name}`;
+      return runLocked(command, {
         ...readOnly,
         lock,
         monitor: { sql: lockSession.sql, workPid: work.pid },
+        policy: config.policy,
+        signal,
         onMigration: (name) => (currentMigration = name),
-        confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => Bun.sleep(ms) }),
-      }),
-    );
+        onAttemptFailed: (file, attempt) => history.recordLostAttempt(lockSession.sql, file.name, attempt),
+        confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal) }),
+      });
+    });
+    return recorded ? await recordOutcome(history, lockSession, logger, locked) : await locked;
+  } catch (error) {
+    const reason = cancelReasonOf(signal);
+    throw reason && !(error instanceof CancelledError) ? new CancelledError(reason, currentMigration ? `applying ${currentMigration}` : activity) : error;
   } finally {
+    stopCancelling();
     await Promise.all(sessions.map(closeSession));
   }
+}
+
+/**
+ * On SIGTERM, SIGINT or the run budget, each session's running query is cancelled from the other
+ * session (a busy session cannot cancel itself), so its transaction rolls back at once.
+ */
+function cancelQueriesOnAbort(signal: AbortSignal, sessions: readonly Session[], logger: Logger, interrupted: () => string): () => void {
+  const cancel = () => {
+    const reason = cancelReasonOf(signal);
+    if (reason) logger.warn("cancelling", `${describeReason(reason)}: cancelling while ${interrupted()}`, { interrupted: interrupted() });
+    for (const target of sessions) {
+      const other = sessions.find((session) => session !== target);
+      if (other) other.sql`select pg_cancel_backend(${target.pid})`.catch(() => undefined);
+    }
+  };
+  signal.addEventListener("abort", cancel, { once: true });
+  return () => signal.removeEventListener("abort", cancel);
+}
+
+/** Completes the run's history row whatever the outcome; a history write that fails is logged, never fatal. */
+async function recordOutcome(history: RunHistory, lockSession: Session, logger: Logger, outcome: Promise<ExitCode>): Promise<ExitCode> {
+  const record = (end: RunEnd) =>
+    history.recordEnd(lockSession.sql, end).catch((error: unknown) =>
+      logger.warn("history_not_recorded", `could not record this run in ${history.qualifiedName}: ${error instanceof Error ? error.message : String(error)}`),
+    );
+  try {
+    const code = await outcome;
+    await record({ outcome: code === ExitCode.success ? "succeeded" : "failed" });
+    return code;
+  } catch (error) {
+    await record(runEndFor(error));
+    throw error;
+  }
+}
+
+function runEndFor(error: unknown): RunEnd {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof MigrateError ? (error.attributes().code as string | undefined) : undefined;
+  const outcome: RunEnd["outcome"] =
+    error instanceof CancelledError
+      ? "cancelled"
+      : error instanceof RefusedError
+        ? "refused"
+        : error instanceof DatabaseUnavailableError
+          ? "unavailable"
+          : "failed";
+  return { outcome, errorCode: code, errorMessage: message };
 }
 
 function runReadOnly(command: Command, run: ReadOnlyRun): Promise<ExitCode> {

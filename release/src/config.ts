@@ -5,13 +5,21 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
-import { durationMs } from "./duration.ts";
+import { duration, durationMs } from "./duration.ts";
 import { MIGRATION_NAME_WORDS } from "./migration-files.ts";
+import { LintModeSchema, type LintMode } from "./lint/lint-config.ts";
 
 export const DEFAULT_MIGRATIONS_TABLE = "platform.schema_migrations";
 export const DEFAULT_LOCK_WAIT = "2min";
 export const DEFAULT_CONNECT_TIMEOUT = "30s";
 export const DEFAULT_EMBEDDED_PORT = 15432;
+/** Short on purpose: a migration queued behind a busy table blocks every query queued behind it. */
+export const DEFAULT_LOCK_TIMEOUT = "5s";
+export const DEFAULT_STATEMENT_TIMEOUT = "10min";
+export const DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT = "1min";
+export const DEFAULT_LOCK_ATTEMPTS = 5;
+const RETRY_FIRST_DELAY_MS = 1_000;
+const RETRY_MAX_DELAY_MS = 15_000;
 
 export type ResolveAction = "rolled-back" | "applied" | "accept-checksum" | "forget";
 
@@ -23,6 +31,7 @@ export type Command =
   | { readonly name: "down"; readonly to: number; readonly yes: boolean }
   | { readonly name: "baseline"; readonly to: number; readonly yes: boolean }
   | { readonly name: "create"; readonly migrationName: string }
+  | { readonly name: "check"; readonly json: boolean }
   | { readonly name: "resolve"; readonly version: number; readonly action: ResolveAction };
 export type CommandName = Command["name"];
 
@@ -45,6 +54,21 @@ export interface Runner {
   readonly environment: string | undefined;
 }
 
+/** How migrations run: the limits each one gets, and how lock contention is retried. */
+export interface MigrationPolicy {
+  /** lock_timeout for each migration (a file may override it with -- migrate:lock-timeout). */
+  readonly lockTimeoutMs: number;
+  /** statement_timeout for each statement (a file may override it with -- migrate:statement-timeout). */
+  readonly statementTimeoutMs: number;
+  /** idle_in_transaction_session_timeout: a TypeScript migration that stalls between queries ends. */
+  readonly idleInTransactionTimeoutMs: number;
+  /** Attempts at a transactional migration that fails on 55P03 or 40P01, the first included. */
+  readonly lockAttempts: number;
+  /** Backoff before the second attempt; it doubles each time, with jitter, up to the maximum. */
+  readonly retryFirstDelayMs: number;
+  readonly retryMaxDelayMs: number;
+}
+
 export interface Config {
   readonly command: Command;
   /** Absent only for commands that never touch a database (create). */
@@ -54,6 +78,11 @@ export interface Config {
   readonly logFormat: "text" | "json";
   readonly lockWaitMs: number;
   readonly connectTimeoutMs: number;
+  readonly policy: MigrationPolicy;
+  /** The whole run's time budget (MIGRATE_RUN_TIMEOUT); none by default. */
+  readonly runTimeoutMs: number | undefined;
+  /** MIGRATE_LINT: "warn" turns the lint gate's errors into warnings for this run. */
+  readonly lintMode: LintMode;
   readonly runner: Runner;
 }
 
@@ -71,6 +100,7 @@ const optionalText = z
 
 const EnvSchema = z.object({
   DATABASE_URL: optionalText,
+  DATABASE_PUBLIC_URL: optionalText,
   MIGRATIONS_DIR: optionalText,
   MIGRATIONS_TABLE: z
     .string()
@@ -86,6 +116,17 @@ const EnvSchema = z.object({
   LOG_FORMAT: z.enum(["text", "json"], { error: 'must be "text" or "json"' }).optional(),
   MIGRATE_LOCK_WAIT: durationMs(DEFAULT_LOCK_WAIT),
   MIGRATE_CONNECT_TIMEOUT: durationMs(DEFAULT_CONNECT_TIMEOUT),
+  MIGRATE_LOCK_TIMEOUT: durationMs(DEFAULT_LOCK_TIMEOUT),
+  MIGRATE_STATEMENT_TIMEOUT: durationMs(DEFAULT_STATEMENT_TIMEOUT),
+  MIGRATE_IDLE_IN_TRANSACTION_TIMEOUT: durationMs(DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT),
+  MIGRATE_LOCK_ATTEMPTS: z.coerce
+    .number({ error: "must be a whole number of attempts" })
+    .int({ error: "must be a whole number of attempts" })
+    .min(1, { error: "must be at least 1 (1 means no retry)" })
+    .max(20, { error: "must be at most 20" })
+    .default(DEFAULT_LOCK_ATTEMPTS),
+  MIGRATE_RUN_TIMEOUT: duration.optional(),
+  MIGRATE_LINT: LintModeSchema,
   EMBEDDED_POSTGRES_PORT: z.coerce
     .number({ error: "must be a port number" })
     .int()
@@ -101,6 +142,7 @@ const EnvSchema = z.object({
 const FLAGS = {
   help: { type: "boolean", short: "h" },
   embedded: { type: "boolean" },
+  "public-url": { type: "boolean" },
   "allow-out-of-order": { type: "boolean" },
   json: { type: "boolean" },
   "exit-code": { type: "boolean" },
@@ -117,15 +159,19 @@ const RESOLVE_ACTIONS = ["rolled-back", "applied", "accept-checksum", "forget"] 
 
 /** The flags each command accepts; any other flag given to it is an error, not silently ignored. */
 const COMMAND_FLAGS: Record<CommandName, readonly FlagName[]> = {
-  up: ["embedded", "allow-out-of-order"],
-  status: ["embedded", "json", "exit-code"],
-  plan: ["embedded", "json", "allow-out-of-order"],
-  rehearse: ["embedded", "json"],
-  down: ["embedded", "to", "yes"],
-  baseline: ["embedded", "to", "yes"],
+  up: ["embedded", "public-url", "allow-out-of-order"],
+  status: ["embedded", "public-url", "json", "exit-code"],
+  plan: ["embedded", "public-url", "json", "allow-out-of-order"],
+  rehearse: ["embedded", "public-url", "json"],
+  down: ["embedded", "public-url", "to", "yes"],
+  baseline: ["embedded", "public-url", "to", "yes"],
   create: [],
-  resolve: ["embedded", ...RESOLVE_ACTIONS],
+  check: ["json"],
+  resolve: ["embedded", "public-url", ...RESOLVE_ACTIONS],
 };
+
+/** Commands that never touch a database, so need no DATABASE_URL. */
+const NO_DATABASE: ReadonlySet<CommandName> = new Set(["create", "check"]);
 
 function isCommandName(name: string): name is CommandName {
   return Object.hasOwn(COMMAND_FLAGS, name);
@@ -145,6 +191,7 @@ commands:
                                record migrations up to <version> as applied without running them
                                (adopting a database whose schema was applied by hand)
   create <name>                write the next NNN_<name>.sql and NNN_rollback.sql
+  check [--json]               lint the migration files (no database), as up does before applying
   resolve <version> <action>   settle a migration the job refuses to pass:
       --rolled-back            a failed no-transaction migration was undone; retry it on the next run
       --applied                a failed no-transaction migration was finished by hand; record it as applied
@@ -153,17 +200,21 @@ commands:
 
 flags:
   --embedded                   run against a local embedded PostgreSQL instead of DATABASE_URL
+  --public-url                 connect with DATABASE_PUBLIC_URL over TLS instead of DATABASE_URL
+                               (railway run from a laptop, which cannot reach *.railway.internal)
   --allow-out-of-order         apply pending versions lower than the highest applied one
   --json                       print one JSON document on stdout (log lines go to stderr)
   --yes                        confirm down or baseline without a terminal
   -h, --help                   show this help
 
-environment: DATABASE_URL, MIGRATIONS_DIR, MIGRATIONS_TABLE, LOG_FORMAT, MIGRATE_LOCK_WAIT,
-  MIGRATE_CONNECT_TIMEOUT, EMBEDDED_POSTGRES_PORT, EMBEDDED_POSTGRES_DIR (see README.md)`;
+environment: DATABASE_URL, DATABASE_PUBLIC_URL, MIGRATIONS_DIR, MIGRATIONS_TABLE, LOG_FORMAT,
+  MIGRATE_LOCK_WAIT, MIGRATE_CONNECT_TIMEOUT, MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT,
+  MIGRATE_IDLE_IN_TRANSACTION_TIMEOUT, MIGRATE_LOCK_ATTEMPTS, MIGRATE_RUN_TIMEOUT, MIGRATE_LINT,
+  EMBEDDED_POSTGRES_PORT, EMBEDDED_POSTGRES_DIR (see README.md)`;
 
 const TWO_WAYS_TO_RUN = `DATABASE_URL is not set. Either set it (on Railway it comes from the service's variables:
       DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DB bun release/migrate.ts
-    from a laptop use the public URL: railway run sh -c 'DATABASE_URL="$DATABASE_PUBLIC_URL" bun release/migrate.ts'),
+    from a laptop use DATABASE_PUBLIC_URL over TLS: railway run bun release/migrate.ts --public-url),
     or run against a local embedded PostgreSQL: bun release/migrate.ts --embedded (what npm start does)`;
 
 export function parseConfig(
@@ -183,7 +234,8 @@ export function parseConfig(
   if (!envResult.success || !flags || !command) throw new ConfigError(problems);
   const vars = envResult.data;
 
-  const database = command.name === "create" ? undefined : parseDatabaseSource(flags.values.embedded ?? false, vars, layout, problems);
+  const choice = { embedded: flags.values.embedded ?? false, publicUrl: flags.values["public-url"] ?? false };
+  const database = NO_DATABASE.has(command.name) ? undefined : parseDatabaseSource(choice, vars, layout, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -194,6 +246,16 @@ export function parseConfig(
     logFormat: vars.LOG_FORMAT ?? defaultLogFormat(stdoutIsTty),
     lockWaitMs: vars.MIGRATE_LOCK_WAIT,
     connectTimeoutMs: vars.MIGRATE_CONNECT_TIMEOUT,
+    policy: {
+      lockTimeoutMs: vars.MIGRATE_LOCK_TIMEOUT,
+      statementTimeoutMs: vars.MIGRATE_STATEMENT_TIMEOUT,
+      idleInTransactionTimeoutMs: vars.MIGRATE_IDLE_IN_TRANSACTION_TIMEOUT,
+      lockAttempts: vars.MIGRATE_LOCK_ATTEMPTS,
+      retryFirstDelayMs: RETRY_FIRST_DELAY_MS,
+      retryMaxDelayMs: RETRY_MAX_DELAY_MS,
+    },
+    runTimeoutMs: vars.MIGRATE_RUN_TIMEOUT,
+    lintMode: vars.MIGRATE_LINT,
     runner: {
       deploymentId: vars.RAILWAY_DEPLOYMENT_ID,
       gitCommit: vars.RAILWAY_GIT_COMMIT_SHA,
@@ -202,15 +264,26 @@ export function parseConfig(
   };
 }
 
+/** Which database the flags point at: DATABASE_URL unless one of these says otherwise. */
+interface DatabaseChoice {
+  readonly embedded: boolean;
+  readonly publicUrl: boolean;
+}
+
 function parseDatabaseSource(
-  embedded: boolean,
+  { embedded, publicUrl }: DatabaseChoice,
   vars: z.infer<typeof EnvSchema>,
   layout: InstallLayout,
   problems: string[],
 ): DatabaseSource | undefined {
+  if (embedded && publicUrl) {
+    problems.push("--embedded and --public-url each choose the database; give only one of them");
+    return undefined;
+  }
   if (embedded) {
     return { kind: "embedded", dataDir: vars.EMBEDDED_POSTGRES_DIR ?? layout.embeddedDataDir, port: vars.EMBEDDED_POSTGRES_PORT };
   }
+  if (publicUrl) return parsePublicUrl(vars.DATABASE_PUBLIC_URL, problems);
   if (!vars.DATABASE_URL) {
     problems.push(TWO_WAYS_TO_RUN);
     return undefined;
@@ -221,6 +294,35 @@ function parseDatabaseSource(
     return undefined;
   }
   return { kind: "url", url: vars.DATABASE_URL };
+}
+
+const PUBLIC_URL_MISSING = `--public-url reads DATABASE_PUBLIC_URL, which is not set. It is a variable of Railway's PostgreSQL service:
+      railway run --service <postgres service> bun release/migrate.ts --public-url
+    or give the Studio service a reference to it (DATABASE_PUBLIC_URL=\${{Postgres.DATABASE_PUBLIC_URL}}) and run: railway run bun release/migrate.ts --public-url`;
+
+/** The public URL crosses the internet, so the connection must be encrypted (DATABASE_URL stays on the private network). */
+function parsePublicUrl(url: string | undefined, problems: string[]): DatabaseSource | undefined {
+  if (!url) {
+    problems.push(PUBLIC_URL_MISSING);
+    return undefined;
+  }
+  const urlProblem = describeUrlProblem(url);
+  if (urlProblem) {
+    problems.push(`DATABASE_PUBLIC_URL: ${urlProblem}`);
+    return undefined;
+  }
+  return { kind: "url", url: requireTls(url) };
+}
+
+/**
+ * Adds `sslmode=require` (encrypt; the certificate is not checked, as Railway's is self-signed) unless
+ * the URL already names an sslmode: an operator who wrote `verify-full` or `disable` meant it.
+ */
+export function requireTls(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.searchParams.has("sslmode")) return url;
+  parsed.searchParams.set("sslmode", "require");
+  return parsed.toString();
 }
 
 /** Text for a person at a terminal; JSON otherwise, which is what Railway's log parses. */
@@ -268,6 +370,7 @@ function buildCommand(name: CommandName, args: string[], flags: ParsedFlags["val
       noArguments();
       return { name, json: flags.json ?? false, allowOutOfOrder: flags["allow-out-of-order"] ?? false };
     case "rehearse":
+    case "check":
       noArguments();
       return { name, json: flags.json ?? false };
     case "down":

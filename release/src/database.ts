@@ -6,8 +6,9 @@
 import postgres, { type ISql, type Sql } from "postgres";
 import { DatabaseUnavailableError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
+import { pause } from "./cancellation.ts";
 import type { Logger } from "./log.ts";
-import type { Runner } from "./config.ts";
+import type { Runner, TableName } from "./config.ts";
 
 /** A session or a transaction: anything that runs queries. */
 export type Queryable = ISql<{}>;
@@ -21,6 +22,10 @@ export interface ConnectOptions {
   readonly logger: Logger;
   /** What a server NOTICE (RAISE NOTICE in a migration) becomes in the log. */
   readonly onNotice: (notice: postgres.Notice) => void;
+  /** Session settings (lock_timeout, …), set in the same round trip that learns the backend pid. */
+  readonly settings?: Readonly<Record<string, string>>;
+  /** Aborted when the run is cancelled: stops retrying at once. */
+  readonly signal?: AbortSignal;
 }
 
 export interface Session {
@@ -65,14 +70,17 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
   let backoff = FIRST_BACKOFF_MS;
   for (let attempt = 1; ; attempt++) {
     try {
-      const [row] = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      // JSON rather than arrays: postgres.js cannot send an array before its first query has loaded the types.
+      const [row] = await sql<{ pid: number }[]>`
+        select pg_backend_pid() as pid,
+          (select count(set_config(key, value, false)) from json_each_text(${JSON.stringify(options.settings ?? {})}::text::json)) as settings`;
       return { sql, pid: row!.pid };
     } catch (error) {
       const code = errorCode(error);
       const unresolvablePrivateHost = isPrivateRailwayHost(host) && (code === "ENOTFOUND" || code === "EAI_AGAIN");
       const retry = RETRYABLE.has(code) && !(unresolvablePrivateHost && !options.runner.deploymentId);
       const remaining = deadline - Date.now();
-      if (!retry || remaining <= 0) {
+      if (!retry || remaining <= 0 || options.signal?.aborted) {
         await sql.end({ timeout: 0 });
         throw unavailable(error, code, host, unresolvablePrivateHost, attempt, options.connectTimeoutMs);
       }
@@ -81,7 +89,7 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
         code,
         attempt,
       });
-      await Bun.sleep(wait);
+      await (options.signal ? pause(wait, options.signal) : Bun.sleep(wait));
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
@@ -91,7 +99,7 @@ function unavailable(error: unknown, code: string, host: string, privateHost: bo
   if (privateHost) {
     return new DatabaseUnavailableError(
       `cannot resolve ${host}: *.railway.internal names exist only inside Railway's private network. ` +
-        `From a laptop, railway run must use the public URL: railway run sh -c 'DATABASE_URL="$DATABASE_PUBLIC_URL" bun release/migrate.ts'`,
+        `From a laptop, connect with DATABASE_PUBLIC_URL over TLS instead: railway run bun release/migrate.ts --public-url`,
       code,
       { cause: error },
     );
@@ -119,4 +127,14 @@ function describeError(error: unknown): string {
 /** Closes a session without waiting on queries that will never finish. */
 export async function closeSession(session: Session | undefined): Promise<void> {
   await session?.sql.end({ timeout: 1 }).catch(() => undefined);
+}
+
+/** `schema.table` as a safely quoted SQL fragment. */
+export function qualifiedTable(sql: Queryable, table: TableName) {
+  return sql`${sql(table.schema)}.${sql(table.table)}`;
+}
+
+export async function tableExists(sql: Queryable, table: TableName): Promise<boolean> {
+  const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${`${table.schema}.${table.table}`}) is not null as exists`;
+  return row!.exists;
 }

@@ -3,6 +3,7 @@
  * Each directive's value is parsed with zod, like every other input from outside.
  */
 import { z } from "zod";
+import { duration } from "./duration.ts";
 import { DIRECTIVE_VALUE_CHECK, type Refusal } from "./errors.ts";
 
 export interface Directives {
@@ -10,6 +11,10 @@ export interface Directives {
   readonly transactional: boolean;
   /** Set by `-- migrate:hold <reason>`: the file stays in the repo but is not applied. */
   readonly holdReason: string | undefined;
+  /** `-- migrate:lock-timeout 10s`: this file's lock_timeout instead of MIGRATE_LOCK_TIMEOUT. */
+  readonly lockTimeoutMs: number | undefined;
+  /** `-- migrate:statement-timeout 30min`: this file's statement_timeout instead of MIGRATE_STATEMENT_TIMEOUT. */
+  readonly statementTimeoutMs: number | undefined;
 }
 
 /** SQL files write directives as `-- migrate:…`; TypeScript files as `// migrate:…`. */
@@ -23,8 +28,11 @@ const requiredText = z.string().min(1, { error: "needs a value (for hold: the re
 const DIRECTIVE_VALUES = {
   "no-transaction": noValue,
   hold: requiredText,
+  "lock-timeout": duration,
+  "statement-timeout": duration,
 } as const;
 type DirectiveName = keyof typeof DIRECTIVE_VALUES;
+type DirectiveValues = { [K in DirectiveName]?: z.output<(typeof DIRECTIVE_VALUES)[K]> };
 
 function isDirectiveName(name: string): name is DirectiveName {
   return Object.hasOwn(DIRECTIVE_VALUES, name);
@@ -44,7 +52,7 @@ export function parseDirectives(file: string, text: string, comment: CommentStyl
   const DIRECTIVE_LINE = directiveLine(comment);
   const COMMENT_OR_BLANK = commentOrBlank(comment);
   const refusals: Refusal[] = [];
-  const values = new Map<DirectiveName, string>();
+  const values: DirectiveValues = {};
   let inHeader = true;
   text.split("\n").forEach((rawLine, index) => {
     const line = rawLine.trim();
@@ -59,16 +67,22 @@ export function parseDirectives(file: string, text: string, comment: CommentStyl
       refuse("directive", `directive "${comment} migrate:${name}" appears after the first statement`, "move it to the top of the file, above any SQL");
     } else if (!isDirectiveName(name)) {
       refuse("directive", `unknown directive "${comment} migrate:${name}"`, `use one of: ${Object.keys(DIRECTIVE_VALUES).join(", ")}`);
-    } else if (values.has(name)) {
+    } else if (values[name] !== undefined) {
       refuse(DIRECTIVE_VALUE_CHECK, `directive "${comment} migrate:${name}" is given twice`, "keep one of the two lines");
     } else {
       const parsed = DIRECTIVE_VALUES[name].safeParse(value.trim());
-      if (parsed.success) values.set(name, parsed.data);
+      // The schema for `name` produced this value, so it has that directive's type.
+      if (parsed.success) (values as Record<DirectiveName, unknown>)[name] = parsed.data;
       else refuse(DIRECTIVE_VALUE_CHECK, `directive "${comment} migrate:${name}" ${parsed.error.issues[0]?.message}`, `write it as ${comment} ${DIRECTIVE_USAGE[name]}`);
     }
   });
   return {
-    directives: { transactional: !values.has("no-transaction"), holdReason: values.get("hold") },
+    directives: {
+      transactional: values["no-transaction"] === undefined,
+      holdReason: values.hold,
+      lockTimeoutMs: values["lock-timeout"],
+      statementTimeoutMs: values["statement-timeout"],
+    },
     refusals,
   };
 }
@@ -76,4 +90,6 @@ export function parseDirectives(file: string, text: string, comment: CommentStyl
 const DIRECTIVE_USAGE: Record<DirectiveName, string> = {
   "no-transaction": "migrate:no-transaction",
   hold: "migrate:hold <reason>",
+  "lock-timeout": "migrate:lock-timeout <duration, e.g. 10s>",
+  "statement-timeout": "migrate:statement-timeout <duration, e.g. 30min>",
 };

@@ -4,19 +4,24 @@ import { z } from "zod";
 const UNIT_MS = { ms: 1, s: 1_000, min: 60_000, h: 3_600_000 } as const;
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|min|h)?$/;
 
-/** A zod schema for a duration in milliseconds, with the default written as a duration too. */
+/** A duration in milliseconds, parsed from its text. */
+export const duration = z.string().transform((value, ctx) => {
+  const match = DURATION.exec(value.trim());
+  if (!match) {
+    ctx.addIssue({ code: "custom", message: `"${value}" is not a duration; write it like 500ms, 30s, 5min or 1h` });
+    return z.NEVER;
+  }
+  return Math.round(Number(match[1]) * UNIT_MS[(match[2] ?? "ms") as keyof typeof UNIT_MS]);
+});
+
+/** A duration in milliseconds, with the default written as a duration too. */
 export function durationMs(defaultValue: string) {
-  return z
-    .string()
-    .default(defaultValue)
-    .transform((value, ctx) => {
-      const match = DURATION.exec(value.trim());
-      if (!match) {
-        ctx.addIssue({ code: "custom", message: `"${value}" is not a duration; write it like 500ms, 30s, 5min or 1h` });
-        return z.NEVER;
-      }
-      return Math.round(Number(match[1]) * UNIT_MS[(match[2] ?? "ms") as keyof typeof UNIT_MS]);
-    });
+  return z.string().default(defaultValue).pipe(duration);
+}
+
+/** A duration for PostgreSQL settings such as lock_timeout: whole milliseconds, "0" meaning no limit. */
+export function postgresDuration(ms: number): string {
+  return `${Math.round(ms)}ms`;
 }
 
 export function formatDuration(ms: number): string {

@@ -9,6 +9,10 @@ export const ExitCode = {
   usage: 2,
   databaseUnavailable: 3,
   refused: 4,
+  /** Ended by SIGINT (Ctrl-C): 128 + 2. */
+  interrupted: 130,
+  /** Ended by SIGTERM: 128 + 15. */
+  terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -128,6 +132,42 @@ export class MigrationFailedError extends MigrateError {
       detail: this.server.detail,
       hint: this.server.hint,
     };
+  }
+}
+
+/** One failed attempt at a migration that waited too long for a table lock, or deadlocked. */
+export interface LockAttempt {
+  readonly attempt: number;
+  /** 55P03 lock_not_available (lock_timeout) or 40P01 deadlock_detected. */
+  readonly code: string;
+  /** Who held the locks it waited for, as seen while it waited. */
+  readonly blockers: string;
+}
+
+/** A migration kept losing to other sessions' locks until its attempts ran out. Exit 1. */
+export class LockContentionError extends MigrateError {
+  readonly exitCode = ExitCode.migrationFailed;
+  readonly kind = "lock_contention";
+  constructor(
+    readonly location: SourceLocation,
+    readonly attempts: readonly LockAttempt[],
+    options?: ErrorOptions,
+  ) {
+    super(
+      [
+        `${location.file}:${location.line}:${location.column}: gave up after ${attempts.length} attempts, each stopped by lock_timeout or a deadlock`,
+        `  statement: ${location.statement}`,
+        ...attempts.map((a) => `  attempt ${a.attempt}: SQLSTATE ${a.code}, ${a.blockers}`),
+        `  every attempt was rolled back: nothing from ${location.file} was applied`,
+        "  fix: end or wait out the sessions above (idle transactions are the usual cause), then deploy again; " +
+          "or give this file more time with -- migrate:lock-timeout <duration>",
+      ].join("\n"),
+      options,
+    );
+  }
+
+  override attributes(): Record<string, unknown> {
+    return { file: this.location.file, line: this.location.line, code: this.attempts.at(-1)?.code, attempts: this.attempts.length };
   }
 }
 

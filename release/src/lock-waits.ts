@@ -16,6 +16,10 @@ export interface Blocker {
   readonly pid: number;
   /** Null when the blocking session has ended since, or sets no application name. */
   readonly applicationName: string | null;
+  /** pg_stat_activity.state: `idle in transaction` is the usual culprit. */
+  readonly state: string | null;
+  /** When the blocker's current (or last) query started. */
+  readonly queryStart: Date | null;
 }
 
 /** What the watched backend is waiting for, as `pg_locks` describes it. */
@@ -49,6 +53,11 @@ export interface LockWaitWatcher {
 export interface WatchOptions {
   /** Told the first time a wait is seen, so a long wait shows in the log while it lasts. */
   readonly onWaitStarted?: (lock: AwaitedLock, blocking: readonly Blocker[]) => void;
+  /**
+   * Look only once the work has run this long: work that finishes sooner costs no query at all,
+   * while a wait long enough to matter (a lock_timeout of seconds) is still seen.
+   */
+  readonly startAfterMs?: number;
 }
 
 interface Sample {
@@ -90,16 +99,20 @@ export function watchLockWaits(backend: WatchedBackend, options: WatchOptions = 
     for (const blocker of wait.blocking) open.blocking.set(blocker.pid, blocker);
   };
 
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wakeEarly = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
   const poll = async () => {
+    if (options.startAfterMs) await pause(options.startAfterMs);
+    if (stopping) return;
     while (!stopping) {
       record(await sample(backend));
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, LOCK_WAIT_POLL_MS);
-        wakeEarly = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      await pause(LOCK_WAIT_POLL_MS);
     }
     // The watched work has finished: this look closes any wait still open.
     record(await sample(backend));
@@ -142,7 +155,7 @@ type SampleRow = {
   mode: string | null;
   relation: string | null;
   waitstart: Date | null;
-  blocking: { pid: number; application_name: string | null }[] | null;
+  blocking: { pid: number; application_name: string | null; state: string | null; query_start: string | null }[] | null;
 };
 
 /**
@@ -155,7 +168,8 @@ async function sample({ sql, workPid }: WatchedBackend): Promise<Sample> {
     from (select 1) as one
     left join lateral (
       select l.locktype, l.mode, l.relation::regclass::text as relation, l.waitstart,
-        (select json_agg(json_build_object('pid', b.pid, 'application_name', nullif(a.application_name, '')) order by b.pid)
+        (select json_agg(json_build_object('pid', b.pid, 'application_name', nullif(a.application_name, ''),
+                                           'state', a.state, 'query_start', a.query_start) order by b.pid)
          from unnest(pg_blocking_pids(l.pid)) as b(pid) left join pg_stat_activity a on a.pid = b.pid) as blocking
       from pg_locks l
       where l.pid = ${workPid} and not l.granted
@@ -168,7 +182,24 @@ async function sample({ sql, workPid }: WatchedBackend): Promise<Sample> {
     wait: {
       lock: { type: locktype, mode, relation },
       since: waitstart,
-      blocking: (blocking ?? []).map((blocker) => ({ pid: blocker.pid, applicationName: blocker.application_name })),
+      blocking: (blocking ?? []).map((blocker) => ({
+        pid: blocker.pid,
+        applicationName: blocker.application_name,
+        state: blocker.state,
+        queryStart: blocker.query_start === null ? null : new Date(blocker.query_start),
+      })),
     },
   };
+}
+
+/** "blocked by pid 123 "psql" (idle in transaction, query started 12:00:01Z)", for logs and errors. */
+export function describeBlockers(blocking: readonly Blocker[]): string {
+  if (blocking.length === 0) return "its blocker had gone before it was seen";
+  return `blocked by ${blocking.map(describeBlocker).join(", ")}`;
+}
+
+function describeBlocker(blocker: Blocker): string {
+  const name = blocker.applicationName ? ` "${blocker.applicationName}"` : "";
+  const details = [blocker.state, blocker.queryStart ? `query started ${blocker.queryStart.toISOString()}` : null].filter(Boolean);
+  return `pid ${blocker.pid}${name}${details.length > 0 ? ` (${details.join(", ")})` : ""}`;
 }

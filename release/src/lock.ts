@@ -8,6 +8,7 @@
 import { DatabaseUnavailableError, RunAbortedError } from "./errors.ts";
 import { errorCode, type Session, type Queryable } from "./database.ts";
 import { formatDuration } from "./duration.ts";
+import { throwIfCancelled } from "./cancellation.ts";
 import type { Logger } from "./log.ts";
 
 export const MIGRATION_LOCK_KEY = "6004517954967784775";
@@ -32,19 +33,22 @@ export interface HeldLock {
 export interface LockOptions {
   readonly waitMs: number;
   readonly logger: Logger;
+  /** Aborted when the run is cancelled: the wait ends at once. */
+  readonly signal: AbortSignal;
 }
 
 /** Runs `body` while holding the migration lock on `session`; releases it whatever happens. */
 export async function withMigrationLock<T>(session: Session, options: LockOptions, body: (lock: HeldLock) => Promise<T>): Promise<T> {
   await acquire(session, options);
   try {
+    await assertOwnBackendHolds(session);
     return await body({ assertHeld: (sql) => assertHeldBy(sql, session.pid) });
   } finally {
     await session.sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
   }
 }
 
-async function acquire(session: Session, { waitMs, logger }: LockOptions): Promise<void> {
+async function acquire(session: Session, { waitMs, logger, signal }: LockOptions): Promise<void> {
   const started = Date.now();
   const [first] = await session.sql<{ locked: boolean }[]>`select pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) as locked`;
   if (first!.locked) {
@@ -53,6 +57,7 @@ async function acquire(session: Session, { waitMs, logger }: LockOptions): Promi
   }
   let holder = await findHolder(session.sql);
   for (;;) {
+    throwIfCancelled(signal, "the migration lock was acquired");
     const remaining = started + waitMs - Date.now();
     if (remaining <= 0) {
       throw new DatabaseUnavailableError(
@@ -103,6 +108,27 @@ function describeHolder(holder: LockHolder | undefined): string {
   const app = holder.applicationName ? ` "${holder.applicationName}"` : "";
   const age = holder.connectedForMs === null ? "" : `, connected ${formatDuration(holder.connectedForMs)} ago`;
   return `held by pid ${holder.pid}${app}${age}`;
+}
+
+/**
+ * Behind a pooler in transaction mode (PgBouncer, or Supavisor on port 6543) each query may run on
+ * a different server session: the lock was granted to one of them and this connection cannot keep
+ * it. Asking pg_locks from this very connection proves the lock and the connection share a backend.
+ */
+export async function assertOwnBackendHolds(session: Session): Promise<void> {
+  const [row] = await session.sql<{ pid: number; held: boolean }[]>`
+    select pg_backend_pid() as pid, exists (
+      select 1 from pg_locks
+      where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
+        and objsubid = 1 and pid = pg_backend_pid() and granted
+    ) as held`;
+  if (row!.held && row!.pid === session.pid) return;
+  throw new DatabaseUnavailableError(
+    `the migration lock was granted, but not to this connection's server session (pid ${session.pid} connected, pid ${row!.pid} answered): ` +
+      "the connection goes through a pooler in transaction mode, which hands each query to another session, so a session lock cannot be held. " +
+      "Point DATABASE_URL at the database directly (on Supabase-style poolers: the session-mode port 5432, not 6543).",
+    "LOCK_NOT_OWNED",
+  );
 }
 
 async function assertHeldBy(sql: Queryable, pid: number): Promise<void> {

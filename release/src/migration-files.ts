@@ -33,6 +33,9 @@ export interface MigrationFile extends SqlSource {
   readonly checksum: string;
   readonly transactional: boolean;
   readonly holdReason: string | undefined;
+  /** Per-file overrides from `-- migrate:lock-timeout` / `-- migrate:statement-timeout`. */
+  readonly lockTimeoutMs: number | undefined;
+  readonly statementTimeoutMs: number | undefined;
   readonly rollback: SqlSource | undefined;
 }
 
@@ -105,6 +108,8 @@ export async function readMigrationFiles(dir: string, fs: MigrationFileSystem): 
       checksum: createHash("sha256").update(raw).digest("hex"),
       transactional: directives.transactional,
       holdReason: directives.holdReason,
+      lockTimeoutMs: directives.lockTimeoutMs,
+      statementTimeoutMs: directives.statementTimeoutMs,
       rollback: undefined,
     });
   }

@@ -5,15 +5,19 @@
  */
 import { MigrationError as UmzugMigrationError, Umzug } from "umzug";
 import type { Sql, TransactionSql } from "postgres";
-import { MigrateError, MigrationFailedError, RefusedError, RunAbortedError, type Refusal, type ServerError } from "./errors.ts";
+import { LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
+import { pause, throwIfCancelled } from "./cancellation.ts";
+import { describeBlockers, watchLockWaits, type WatchedBackend } from "./lock-waits.ts";
+import { concurrentIndexTargets, findInvalidIndexes } from "./invalid-indexes.ts";
 import { errorCode, type Queryable } from "./database.ts";
-import { formatDuration } from "./duration.ts";
+import { formatDuration, postgresDuration } from "./duration.ts";
 import { plural } from "./table-format.ts";
 import { locateInFile, transactionControlRefusals, type SqlParser, type Statement } from "./sql-statements.ts";
 import { loadTypeScriptMigration, locateInModule, type MigrationFunction, type TypeScriptMigration } from "./typescript-migrations.ts";
 import type { HeldLock } from "./lock.ts";
 import type { Logger } from "./log.ts";
 import type { MigrationFile, SqlSource } from "./migration-files.ts";
+import type { MigrationPolicy } from "./config.ts";
 import type { MigrationContext, MigrationStorage } from "./storage.ts";
 import { COMMAND } from "./migration-state.ts";
 
@@ -58,11 +62,23 @@ export interface RunnerDeps {
   /** The session that runs migrations (not the one holding the lock). */
   readonly sql: Sql;
   readonly lock: HeldLock;
+  /** The lock's session, free to watch the migration session (whose pid is `workPid`) for lock waits. */
+  readonly monitor: WatchedBackend;
   readonly storage: MigrationStorage;
   readonly logger: Logger;
+  readonly policy: MigrationPolicy;
+  /** Aborted by SIGTERM, SIGINT or the run's time budget. */
+  readonly signal: AbortSignal;
   /** Told which migration is running, so server notices can be attributed to it. */
   readonly onMigration: (name: string | undefined) => void;
+  /** Told of every attempt lost to lock contention, for the run history. */
+  readonly onAttemptFailed: (file: MigrationFile, attempt: LockAttempt) => Promise<void>;
 }
+
+/** lock_not_available (lock_timeout expired) and deadlock_detected: another session's doing, worth another try. */
+const LOCK_CONTENTION = new Set(["55P03", "40P01"]);
+/** Long enough that a quick migration costs no watching query; far shorter than any sensible lock_timeout. */
+const BLOCKER_WATCH_DELAY_MS = 250;
 
 export async function applyMigrations(plans: readonly PlannedMigration[], deps: RunnerDeps): Promise<number> {
   let context: MigrationContext | undefined;
@@ -81,17 +97,18 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
 
   for (const plan of plans) {
     const { file } = plan;
+    throwIfCancelled(deps.signal, `applying ${file.fileName}`);
     deps.onMigration(file.name);
     const mode = file.transactional ? "in one transaction" : "without a transaction";
     deps.logger.info("migration_started", `applying ${file.fileName} (${describeWork(plan)}, ${mode})`, migrationAttributes(file));
     const startedAt = performance.now();
-    const run: RunInContext = (sql) => {
+    const run: RunInContext = async (sql) => {
       context = { sql, migration: file, startedAt };
+      if (file.transactional) await useTimeouts(sql, fileTimeouts(file, deps.policy), "transaction");
       return runOne(file.name);
     };
-    await (file.transactional ? inLockedTransaction(deps, run) : applyWithoutTransaction(file, deps, run)).catch((error: unknown) =>
-      Promise.reject(explainFailure(error, `applying ${file.fileName}`)),
-    );
+    const attempt = file.transactional ? () => inLockedTransaction(deps, run) : () => applyWithoutTransaction(plan, deps, run);
+    await retryOnLockContention(plan, deps, attempt).catch((error: unknown) => Promise.reject(explainFailure(error, `applying ${file.fileName}`)));
     const durationMs = Math.round(performance.now() - startedAt);
     deps.logger.info("migration_applied", `applied ${file.fileName} in ${formatDuration(durationMs)}`, { ...migrationAttributes(file), duration_ms: durationMs });
   }
@@ -109,22 +126,114 @@ export async function inLockedTransaction(session: { readonly sql: Sql; readonly
   });
 }
 
+/**
+ * Runs one attempt at a migration, and again while it loses to other sessions' locks (55P03 after
+ * lock_timeout, or 40P01), with exponential backoff and jitter. Each lost attempt is logged with
+ * the sessions that blocked it, seen from the lock's session while it waited. A no-transaction
+ * file is never retried: its earlier statements have committed.
+ */
+async function retryOnLockContention(plan: PlannedMigration, deps: RunnerDeps, attempt: () => Promise<void>): Promise<void> {
+  const { file } = plan;
+  const lost: LockAttempt[] = [];
+  for (let number = 1; ; number++) {
+    const watcher = watchLockWaits(deps.monitor, { startAfterMs: BLOCKER_WATCH_DELAY_MS });
+    try {
+      await attempt();
+      await watcher.stop();
+      return;
+    } catch (error) {
+      const waits = await watcher.stop().catch(() => []);
+      const code = failureCode(error);
+      if (!file.transactional || !LOCK_CONTENTION.has(code) || deps.signal.aborted) throw error;
+      const blocked = { attempt: number, code, blockers: describeBlockers(waits.at(-1)?.blocking ?? []) };
+      lost.push(blocked);
+      await deps.onAttemptFailed(file, blocked);
+      if (number >= deps.policy.lockAttempts) throw new LockContentionError((error as MigrationFailedError).location, lost, { cause: error });
+      const delay = backoffMs(number, deps.policy);
+      deps.logger.warn(
+        "migration_retry",
+        `${file.fileName}: attempt ${number} of ${deps.policy.lockAttempts} rolled back on SQLSTATE ${code} (${code === "55P03" ? "lock_timeout" : "deadlock"}), ${blocked.blockers}; retrying in ${formatDuration(delay)}`,
+        { ...migrationAttributes(file), attempt: number, code, blockers: blocked.blockers, retry_in_ms: delay },
+      );
+      await pause(delay, deps.signal);
+      throwIfCancelled(deps.signal, `retrying ${file.fileName}`);
+    }
+  }
+}
+
+function failureCode(error: unknown): string {
+  return error instanceof MigrationFailedError ? error.server.code : errorCode(error);
+}
+
+/** Doubling from the first delay up to the maximum, each scaled by a random 50-100% so retrying runs spread out. */
+function backoffMs(attempt: number, policy: MigrationPolicy): number {
+  const ceiling = Math.min(policy.retryMaxDelayMs, policy.retryFirstDelayMs * 2 ** (attempt - 1));
+  return Math.round(ceiling * (0.5 + Math.random() * 0.5));
+}
+
+type Timeouts = Partial<Record<"lock_timeout" | "statement_timeout", string>>;
+
+/** The settings a file asks for beyond the session's defaults. */
+function fileTimeouts(file: MigrationFile, policy: MigrationPolicy): Timeouts {
+  return {
+    ...(file.lockTimeoutMs !== undefined && file.lockTimeoutMs !== policy.lockTimeoutMs ? { lock_timeout: postgresDuration(file.lockTimeoutMs) } : {}),
+    ...(file.statementTimeoutMs !== undefined && file.statementTimeoutMs !== policy.statementTimeoutMs
+      ? { statement_timeout: postgresDuration(file.statementTimeoutMs) }
+      : {}),
+  };
+}
+
+/** The session's defaults again, for the settings a no-transaction file changed. */
+function sessionTimeouts(policy: MigrationPolicy, changed: Timeouts): Timeouts {
+  const defaults = migrationSessionSettings(policy);
+  return Object.fromEntries(Object.keys(changed).map((name) => [name, defaults[name as keyof Timeouts]]));
+}
+
+/** The settings every migration session starts with (sent once, when it connects). */
+export function migrationSessionSettings(policy: MigrationPolicy): Required<Timeouts> & { idle_in_transaction_session_timeout: string } {
+  return {
+    lock_timeout: postgresDuration(policy.lockTimeoutMs),
+    statement_timeout: postgresDuration(policy.statementTimeoutMs),
+    idle_in_transaction_session_timeout: postgresDuration(policy.idleInTransactionTimeoutMs),
+  };
+}
+
+/** SET LOCAL inside a migration's transaction, or SET on the session for a no-transaction file. */
+async function useTimeouts(sql: Queryable, timeouts: Timeouts, scope: "transaction" | "session"): Promise<void> {
+  if (Object.keys(timeouts).length === 0) return;
+  await sql`select set_config(key, value, ${scope === "transaction"}) from json_each_text(${JSON.stringify(timeouts)}::text::json)`;
+}
+
 /** What a planned migration runs, for the log: "5 statements" or "TypeScript up()". */
 export function describeWork(plan: PlannedMigration): string {
   return plan.module ? "TypeScript up()" : plural(plan.statements.length, "statement");
 }
 
-async function applyWithoutTransaction(file: MigrationFile, deps: RunnerDeps, run: RunInContext): Promise<void> {
+async function applyWithoutTransaction(plan: PlannedMigration, deps: RunnerDeps, run: RunInContext): Promise<void> {
+  const { file } = plan;
   await deps.lock.assertHeld(deps.sql);
   await deps.storage.recordRunning(deps.sql, file);
+  const overrides = fileTimeouts(file, deps.policy);
   try {
+    await useTimeouts(deps.sql, overrides, "session");
     await run(deps.sql);
+    await useTimeouts(deps.sql, sessionTimeouts(deps.policy, overrides), "session");
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const failure = await nameInvalidIndexes(error, plan, deps.sql);
+    const message = failure instanceof Error ? failure.message : String(failure);
     // If this write fails too (connection gone), the row still says "running": the next run refuses just the same.
     await deps.storage.recordFailed(deps.sql, file, message).catch(() => undefined);
-    throw error;
+    throw failure;
   }
+}
+
+/** A failed concurrent index build leaves an invalid index: the failure (and so the tracking row) names it. */
+async function nameInvalidIndexes(error: unknown, plan: PlannedMigration, sql: Queryable): Promise<unknown> {
+  if (!(error instanceof MigrationFailedError)) return error;
+  const invalid = await findInvalidIndexes(sql, concurrentIndexTargets(plan.statements)).catch(() => []);
+  if (invalid.length === 0) return error;
+  const left = `it left the invalid index${invalid.length === 1 ? "" : "es"} ${invalid.join(", ")} behind, which resolve --rolled-back drops before the retry`;
+  return new MigrationFailedError(error.location, error.server, `${error.outcome}; ${left}`, { cause: error.cause });
 }
 
 /**

@@ -5,7 +5,7 @@
  * context: for a transactional migration that is the migration's own transaction, so the SQL and
  * its record commit together or not at all.
  */
-import type { Queryable } from "./database.ts";
+import { qualifiedTable, tableExists, type Queryable } from "./database.ts";
 import type { UmzugStorage } from "umzug";
 import type { TableName } from "./config.ts";
 import type { MigrationFile } from "./migration-files.ts";
@@ -77,10 +77,10 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
    * The existence check first keeps a no-op run free of DDL.
    */
   async ensureTable(sql: Queryable): Promise<void> {
-    if (await this.#exists(sql)) return;
+    if (await tableExists(sql, this.#table)) return;
     await sql`create schema if not exists ${sql(this.#table.schema)}`;
     await sql`
-      create table if not exists ${this.#ref(sql)} (
+      create table if not exists ${qualifiedTable(sql, this.#table)} (
         version bigint primary key,
         name text not null,
         checksum text not null,
@@ -97,15 +97,15 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
         updated_at timestamptz not null default now()
       )`;
     // COMMENT takes no parameters; the text is a constant without quotes.
-    await sql`comment on table ${this.#ref(sql)} is ${sql.unsafe(`'${TABLE_COMMENT}'`)}`;
+    await sql`comment on table ${qualifiedTable(sql, this.#table)} is ${sql.unsafe(`'${TABLE_COMMENT}'`)}`;
   }
 
   /** Every row, by version; none when the table does not exist yet (it is created only once a run passes validation). */
   async records(sql: Queryable): Promise<MigrationRecord[]> {
-    if (!(await this.#exists(sql))) return [];
+    if (!(await tableExists(sql, this.#table))) return [];
     const rows = await sql<RecordRow[]>`
       select version, name, checksum, status, transactional, applied_at, execution_ms, applied_by, hold_reason, last_error
-      from ${this.#ref(sql)} order by version`;
+      from ${qualifiedTable(sql, this.#table)} order by version`;
     return rows.map((row) => ({
       version: Number(row.version),
       name: row.name,
@@ -122,7 +122,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
 
   /** Umzug contract: names of applied migrations. Called by Umzug when it computes what is pending. */
   async executed({ context }: { context: MigrationContext }): Promise<string[]> {
-    const rows = await context.sql<{ name: string }[]>`select name from ${this.#ref(context.sql)} where status = 'applied' order by version`;
+    const rows = await context.sql<{ name: string }[]>`select name from ${qualifiedTable(context.sql, this.#table)} where status = 'applied' order by version`;
     return rows.map((row) => row.name);
   }
 
@@ -173,24 +173,17 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   /** An applied file was edited on purpose (resolve --accept-checksum): only its checksum and name change. */
   async acceptChecksum(sql: Queryable, migration: MigrationFile): Promise<number> {
     const result = await sql`
-      update ${this.#ref(sql)} set checksum = ${migration.checksum}, name = ${migration.name}, updated_at = now()
+      update ${qualifiedTable(sql, this.#table)} set checksum = ${migration.checksum}, name = ${migration.name}, updated_at = now()
       where version = ${migration.version} and status = 'applied'`;
     return result.count;
   }
 
   async forget(sql: Queryable, version: number): Promise<number> {
-    const result = await sql`delete from ${this.#ref(sql)} where version = ${version}`;
+    const result = await sql`delete from ${qualifiedTable(sql, this.#table)} where version = ${version}`;
     return result.count;
   }
 
-  async #exists(sql: Queryable): Promise<boolean> {
-    const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`;
-    return row!.exists;
-  }
 
-  #ref(sql: Queryable) {
-    return sql`${sql(this.#table.schema)}.${sql(this.#table.table)}`;
-  }
 
   /**
    * Inserts or updates the row of `migration` to `status`. An existing row is only changed when its
@@ -207,7 +200,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   ): Promise<number> {
     const identity = this.#identity;
     const result = await sql`
-      insert into ${this.#ref(sql)} as t (
+      insert into ${qualifiedTable(sql, this.#table)} as t (
         version, name, checksum, status, transactional, applied_at, execution_ms,
         applied_by, deployment_id, git_commit, environment, hold_reason, last_error
       ) values (
@@ -234,7 +227,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   async recordBaseline(sql: Queryable, migration: MigrationFile): Promise<void> {
     const identity = this.#identity;
     await sql`
-      insert into ${this.#ref(sql)} (
+      insert into ${qualifiedTable(sql, this.#table)} (
         version, name, checksum, status, transactional, applied_at, applied_by, deployment_id, git_commit, environment
       ) values (
         ${migration.version}, ${migration.name}, ${migration.checksum}, 'applied', ${migration.transactional}, now(),

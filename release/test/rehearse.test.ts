@@ -73,6 +73,7 @@ const WIDGETS = "create table widgets (id int primary key, name text not null);\
 const PENDING = {
   "002_add_widget_colour.sql":
     "alter table widgets add column colour text;\n" +
+    "-- lint:allow require-concurrent-index-creation widgets is a one-row test table\n" +
     "create index widgets_colour_idx on widgets (colour);\n" +
     "create function widget_count() returns bigint language sql as $$ select count(*) from widgets $$;\n",
   "003_backfill_colour.ts":

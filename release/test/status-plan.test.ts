@@ -62,6 +62,20 @@ const StatusSchema = z.strictObject({
     out_of_order: Count,
     total: Count,
   }),
+  runs: z.array(
+    z.strictObject({
+      command: z.string(),
+      started_at: z.iso.datetime(),
+      finished_at: z.iso.datetime().nullable(),
+      outcome: z.enum(["running", "succeeded", "failed", "refused", "cancelled", "unavailable"]),
+      applied: Count.nullable(),
+      error_code: z.string().nullable(),
+      error: z.string().nullable(),
+      applied_by: z.string(),
+      deployment_id: z.string().nullable(),
+      lost_attempts: Count,
+    }),
+  ),
 });
 
 const PlanSchema = z.strictObject({
@@ -184,6 +198,11 @@ describe("status", () => {
     expect(byVersion.get(3)!.checksum).toEqual({ file: null, recorded: sha256(original["003_third.sql"]) });
     expect(byVersion.get(9)!.checksum).toEqual({ file: sha256(create("next")), recorded: null });
     expect(byVersion.get(8)!.error).toStartWith('008_partial.sql:3:8: column "missing_column" does not exist (SQLSTATE 42703)');
+    // The run history, newest first: deploy-2 failed on 008 after deploy-1 applied 5 migrations.
+    expect(document.runs.map((r) => ({ command: r.command, outcome: r.outcome, applied: r.applied, deployment_id: r.deployment_id, error_code: r.error_code }))).toEqual([
+      { command: "up", outcome: "failed", applied: 0, deployment_id: "deploy-2", error_code: "42703" },
+      { command: "up", outcome: "succeeded", applied: 5, deployment_id: "deploy-1", error_code: null },
+    ]);
     expect(byVersion.get(3)!.refusal!.resolution).toContain("resolve 3 --forget");
     expect(byVersion.get(5)!.refusal!.resolution).toContain("--allow-out-of-order");
 

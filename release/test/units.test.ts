@@ -6,6 +6,7 @@ import { loadSqlParser, locateInFile, transactionControlRefusals } from "../src/
 import { HELP, parseConfig } from "../src/config.ts";
 import { ConfigError, RefusedError } from "../src/errors.ts";
 import { describeTarget, redactorFor } from "../src/redact.ts";
+import { JOB_NAME, JOB_VERSION } from "../src/version.ts";
 import type { SqlSource } from "../src/migration-files.ts";
 
 const encoder = new TextEncoder();
@@ -33,7 +34,14 @@ describe("directives", () => {
   test("read from the header only", () => {
     const parsed = parseDirectives("001_x.sql", "-- migrate:no-transaction\n-- migrate:hold needs app v2\n\nselect 1;");
     expect(parsed.refusals).toEqual([]);
-    expect(parsed.directives).toEqual({ transactional: false, holdReason: "needs app v2" });
+    expect(parsed.directives).toEqual({ transactional: false, holdReason: "needs app v2", lockTimeoutMs: undefined, statementTimeoutMs: undefined });
+  });
+
+  test("timeouts are durations", () => {
+    const parsed = parseDirectives("001_x.sql", "-- migrate:lock-timeout 10s\n-- migrate:statement-timeout 30min\nselect 1;");
+    expect(parsed.refusals).toEqual([]);
+    expect(parsed.directives).toMatchObject({ lockTimeoutMs: 10_000, statementTimeoutMs: 1_800_000 });
+    expect(parseDirectives("001_x.sql", "-- migrate:lock-timeout soon\nselect 1;").refusals[0]).toMatchObject({ check: "directive_value", line: 1 });
   });
 
   test("a directive below the first statement is refused, not ignored", () => {
@@ -128,6 +136,13 @@ describe("config", () => {
       lockWaitMs: 1_500,
       connectTimeoutMs: 120_000,
     });
+  });
+});
+
+describe("version", () => {
+  test("the job's version is package.json's", async () => {
+    const packageJson = (await Bun.file(new URL("../../package.json", import.meta.url)).json()) as { name: string; version: string };
+    expect({ name: JOB_NAME, version: JOB_VERSION }).toEqual({ name: packageJson.name, version: packageJson.version });
   });
 });
 

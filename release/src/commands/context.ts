@@ -9,6 +9,10 @@ import type { Logger } from "../log.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import type { MigrationStorage } from "../storage.ts";
 import type { SqlParser } from "../sql-statements.ts";
+import type { MigrationPolicy } from "../config.ts";
+import type { LockAttempt } from "../errors.ts";
+import type { RunHistory } from "../run-history.ts";
+import type { LintDeps } from "../lint/lint.ts";
 
 /** Where a command's own document (a table, or one JSON document) goes: stdout. */
 export type WriteDocument = (text: string) => void;
@@ -17,10 +21,13 @@ export interface ReadOnlyRun {
   readonly files: readonly MigrationFile[];
   readonly sql: Sql;
   readonly storage: MigrationStorage;
+  readonly history: RunHistory;
   readonly logger: Logger;
   readonly writeDocument: WriteDocument;
   /** Loads the SQL parser (about 20 ms); call it only when there is SQL to parse. */
   readonly loadParser: () => Promise<SqlParser>;
+  /** What the lint gate needs: the rule levels beside the migrations, the parser, MIGRATE_LINT. */
+  readonly lint: LintDeps;
 }
 
 export interface LockedRun extends ReadOnlyRun {
@@ -34,6 +41,12 @@ export interface LockedRun extends ReadOnlyRun {
   readonly monitor: { readonly sql: Sql; readonly workPid: number };
   /** Told which migration is running, so server notices can be attributed to it. */
   readonly onMigration: (name: string | undefined) => void;
+  /** Timeouts and lock-contention retries for each migration. */
+  readonly policy: MigrationPolicy;
+  /** Aborted by SIGTERM, SIGINT or the run's time budget. */
+  readonly signal: AbortSignal;
+  /** Told of every attempt lost to lock contention, for the run history and the log. */
+  readonly onAttemptFailed: (file: MigrationFile, attempt: LockAttempt) => Promise<void>;
   /**
    * Before a destructive change (down, baseline): with `yes`, go on; at a terminal, show `summary`
    * and wait five seconds so the operator can press Ctrl-C; otherwise refuse with exit 2.

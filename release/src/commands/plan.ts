@@ -7,6 +7,7 @@
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { planUp, type MigrationEntry } from "../migration-state.ts";
 import { planMigrations } from "../runner.ts";
+import { lintMigrations, lintRefusals } from "../lint/lint.ts";
 import { summarizeStatement } from "../statement-summary.ts";
 import { plural } from "../table-format.ts";
 import type { Command } from "../config.ts";
@@ -77,9 +78,19 @@ async function previewUp(run: ReadOnlyRun, options: PlanOptions): Promise<UpPrev
   return {
     apply: state.pending.map((file) => ({ file, outOfOrder: outOfOrder.get(file.version), statements: statementsToShow(file, parser) })),
     held: state.held,
-    // up stops at the first group; plan lists both, so one look shows everything to fix.
-    refusals: [...state.refusals, ...(await fileRefusals(state.pending, parser))],
+    // up stops at the first group; plan lists them all, so one look shows everything to fix.
+    refusals: [...state.refusals, ...(await lintGateRefusals(state.pending, run)), ...(await fileRefusals(state.pending, parser))],
   };
+}
+
+/** What up's lint gate refuses. A file that does not parse is left to fileRefusals, which names its line. */
+async function lintGateRefusals(files: readonly MigrationFile[], run: ReadOnlyRun): Promise<readonly Refusal[]> {
+  try {
+    return lintRefusals(await lintMigrations(files, run.lint));
+  } catch (error) {
+    if (!(error instanceof RefusedError)) throw error;
+    return [];
+  }
 }
 
 /** What up's own check of the pending files (syntax, transaction control, empty, bad module) refuses. */

@@ -13,7 +13,8 @@ import { errorCode } from "../database.ts";
 import { classify, planUp, type UpPlan } from "../migration-state.ts";
 import { describeWork, executeMigration, migrationAttributes, planMigrations, type PlannedMigration } from "../runner.ts";
 import { warnOutOfOrder } from "./up.ts";
-import { watchLockWaits, type AwaitedLock, type Blocker, type LockWait } from "../lock-waits.ts";
+import { enforceLintGate } from "../lint/lint.ts";
+import { describeBlockers, watchLockWaits, type AwaitedLock, type Blocker, type LockWait } from "../lock-waits.ts";
 import { formatDuration } from "../duration.ts";
 import type { Command } from "../config.ts";
 import type { Logger } from "../log.ts";
@@ -37,6 +38,7 @@ export interface RehearsedMigration {
 export async function rehearse(run: LockedRun, options: RehearseOptions): Promise<ExitCode> {
   const started = performance.now();
   const state = await planAsUpWould(run);
+  await enforceLintGate(state.pending, run.lint, run.logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];
   const heldFiles = state.held.map((file) => held(file, run.logger));
   warnOutOfOrder(state, run.logger);
@@ -286,12 +288,6 @@ function describeLock(lock: AwaitedLock): string {
     default:
       return `a ${lock.type} lock (${lock.mode})`;
   }
-}
-
-function describeBlockers(blocking: readonly Blocker[]): string {
-  if (blocking.length === 0) return "its blocker had gone before it was seen";
-  const who = blocking.map((blocker) => `pid ${blocker.pid}${blocker.applicationName ? ` "${blocker.applicationName}"` : ""}`);
-  return `blocked by ${who.join(", ")}`;
 }
 
 function describeWaits(waits: readonly LockWait[]): string {

@@ -6,6 +6,7 @@ import { ExitCode, RefusedError } from "../errors.ts";
 import { COMMAND } from "../migration-state.ts";
 import type { ResolveAction } from "../config.ts";
 import type { MigrationFile } from "../migration-files.ts";
+import { concurrentIndexTargets, dropInvalidIndexes, findInvalidIndexes } from "../invalid-indexes.ts";
 import type { MigrationRecord, MigrationStatus } from "../storage.ts";
 import type { LockedRun } from "./context.ts";
 
@@ -44,7 +45,10 @@ export async function resolve(run: LockedRun, { version, action }: ResolveOption
 }
 
 const APPLY: Record<ResolveAction, (run: LockedRun, version: number, file: MigrationFile) => Promise<number>> = {
-  "rolled-back": ({ storage, sql }, _version, file) => storage.recordRolledBack(sql, file),
+  "rolled-back": async (run, _version, file) => {
+    await dropLeftoverIndexes(run, file);
+    return run.storage.recordRolledBack(run.sql, file);
+  },
   applied: ({ storage, sql }, _version, file) => storage.recordApplied(sql, file),
   "accept-checksum": ({ storage, sql }, _version, file) => storage.acceptChecksum(sql, file),
   forget: ({ storage, sql }, version) => storage.forget(sql, version),
@@ -60,4 +64,15 @@ const OUTCOME: Record<ResolveAction, string> = {
 function describe(record: MigrationRecord | undefined): string {
   if (!record) return "not recorded in the tracking table";
   return `recorded as ${record.status}`;
+}
+
+/** The invalid indexes a failed CREATE INDEX CONCURRENTLY left would make the retry fail: drop them first. */
+async function dropLeftoverIndexes(run: LockedRun, file: MigrationFile): Promise<void> {
+  if (file.language !== "sql") return;
+  const statements = (await run.loadParser()).statements(file);
+  const invalid = await findInvalidIndexes(run.sql, concurrentIndexTargets(statements));
+  await dropInvalidIndexes(run.sql, invalid);
+  for (const name of invalid) {
+    run.logger.info("invalid_index_dropped", `dropped the invalid index ${name} that ${file.fileName} left behind, so the retry can build it`, { index: name, file: file.fileName });
+  }
 }

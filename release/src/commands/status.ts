@@ -11,6 +11,7 @@ import { formatTable, plural } from "../table-format.ts";
 import type { Command } from "../config.ts";
 import type { MigrationLanguage } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";
+import type { RunOutcome, RunSummary } from "../run-history.ts";
 import type { ReadOnlyRun } from "./context.ts";
 
 export type StatusOptions = Extract<Command, { name: "status" }>;
@@ -56,17 +57,39 @@ export interface StatusMigration {
   readonly refusal: RefusalDocument | null;
 }
 
+/** One of the last runs, from the run history. */
+export interface StatusRun {
+  readonly command: string;
+  readonly started_at: string;
+  readonly finished_at: string | null;
+  /** `running` for a run still going, or one that was killed before it could finish its row. */
+  readonly outcome: RunOutcome;
+  readonly applied: number | null;
+  readonly error_code: string | null;
+  readonly error: string | null;
+  readonly applied_by: string;
+  readonly deployment_id: string | null;
+  /** Attempts at a migration rolled back because of another session's locks, then retried. */
+  readonly lost_attempts: number;
+}
+
 export interface StatusDocument {
   readonly table: string;
   readonly migrations: readonly StatusMigration[];
   readonly summary: StateCounts & { readonly total: number };
+  /** The last runs, newest first (empty before the first run that passed validation). */
+  readonly runs: readonly StatusRun[];
 }
+
+/** How many of the last runs status shows. */
+const RECENT_RUNS = 5;
 
 export async function status(run: ReadOnlyRun, options: StatusOptions): Promise<ExitCode> {
   const started = performance.now();
   const { entries } = await readMigrationState(run, { allowOutOfOrder: false });
+  const runs = await run.history.recent(run.sql, RECENT_RUNS);
   const counts = countStates(entries);
-  run.writeDocument(options.json ? JSON.stringify(statusDocument(run.storage.qualifiedName, entries, counts)) : statusText(entries));
+  run.writeDocument(options.json ? JSON.stringify(statusDocument(run.storage.qualifiedName, entries, counts, runs)) : statusText(entries, runs));
 
   const failCheck = options.exitCode && entries.some((entry) => NEEDS_ATTENTION.has(entry.state));
   const why = failCheck ? " (exit 4: something is pending, failed, changed, missing or out of order)" : "";
@@ -112,8 +135,23 @@ function describeCounts(counts: StateCounts, total: number): string {
   return present.length > 0 ? `${plural(total, "migration")}: ${present.join(", ")}` : "no migrations";
 }
 
-function statusDocument(table: string, entries: readonly MigrationEntry[], counts: StateCounts): StatusDocument {
-  return { table, migrations: entries.map(migrationDocument), summary: { ...counts, total: entries.length } };
+function statusDocument(table: string, entries: readonly MigrationEntry[], counts: StateCounts, runs: readonly RunSummary[]): StatusDocument {
+  return { table, migrations: entries.map(migrationDocument), summary: { ...counts, total: entries.length }, runs: runs.map(runDocument) };
+}
+
+function runDocument(run: RunSummary): StatusRun {
+  return {
+    command: run.command,
+    started_at: run.startedAt.toISOString(),
+    finished_at: run.finishedAt?.toISOString() ?? null,
+    outcome: run.outcome,
+    applied: run.applied,
+    error_code: run.errorCode,
+    error: run.errorMessage,
+    applied_by: run.appliedBy,
+    deployment_id: run.deploymentId,
+    lost_attempts: run.lostAttempts,
+  };
 }
 
 function migrationDocument(entry: MigrationEntry): StatusMigration {
@@ -147,8 +185,26 @@ function holdReason(entry: MigrationEntry): string {
   return entry.file?.holdReason ?? entry.record?.holdReason ?? "";
 }
 
-function statusText(entries: readonly MigrationEntry[]): string {
-  if (entries.length === 0) return "no migrations: the folder has no migration files and the tracking table no rows";
+function statusText(entries: readonly MigrationEntry[], runs: readonly RunSummary[]): string {
+  return [...migrationsText(entries), ...runsText(runs)].join("\n");
+}
+
+function runsText(runs: readonly RunSummary[]): string[] {
+  if (runs.length === 0) return [];
+  const rows = runs.map((run) => [
+    formatTime(run.startedAt),
+    run.command,
+    run.outcome,
+    run.applied === null ? "" : String(run.applied),
+    [run.deploymentId ? `deployment ${run.deploymentId}` : run.appliedBy, run.lostAttempts > 0 ? `${plural(run.lostAttempts, "lost attempt")}` : "", run.errorMessage ? firstLine(run.errorMessage) : ""]
+      .filter(Boolean)
+      .join("; "),
+  ]);
+  return ["", "last runs:", ...formatTable(["STARTED", "COMMAND", "OUTCOME", "APPLIED", "DETAIL"], rows)];
+}
+
+function migrationsText(entries: readonly MigrationEntry[]): string[] {
+  if (entries.length === 0) return ["no migrations: the folder has no migration files and the tracking table no rows"];
   const rows = entries.map((entry) => [
     String(entry.version).padStart(3, "0"),
     entry.file?.fileName ?? `${entry.name} (no file)`,
@@ -159,7 +215,7 @@ function statusText(entries: readonly MigrationEntry[]): string {
   const lines = formatTable(["VERSION", "FILE", "MODE", "STATE", "DETAIL"], rows);
   const refusals = entries.flatMap((entry) => (entry.refusal ? [entry.refusal] : []));
   if (refusals.length > 0) lines.push("", `up would refuse (${plural(refusals.length, "problem")}):`, ...refusals.flatMap(refusalLines));
-  return lines.join("\n");
+  return lines;
 }
 
 /** The DETAIL column: what a person needs to know about a migration in each state. */
@@ -181,7 +237,9 @@ function appliedDetail(record: MigrationRecord): string {
 
 function failedDetail(record: MigrationRecord | undefined): string {
   if (record?.status === "running") return `interrupted part-way (run by ${record.appliedBy})`;
-  return `failed part-way: ${firstLine(record?.lastError ?? "no error recorded")}`;
+  const error = record?.lastError ?? "no error recorded";
+  const leftover = INVALID_INDEX_NOTE.exec(error)?.[0];
+  return `failed part-way: ${firstLine(error)}${leftover ? `; ${leftover}` : ""}`;
 }
 
 function changedDetail(record: MigrationRecord | undefined, fileName: string | undefined, fileChecksum: string | undefined): string {
@@ -192,6 +250,9 @@ function changedDetail(record: MigrationRecord | undefined, fileName: string | u
 function shortChecksum(checksum: string | undefined): string {
   return `${(checksum ?? "").slice(0, SHORT_CHECKSUM_LENGTH)}…`;
 }
+
+/** How a failure message names what a failed CREATE INDEX CONCURRENTLY left behind (see runner.ts). */
+const INVALID_INDEX_NOTE = /left the invalid index(?:es)? \S+(?:, \S+)* behind/;
 
 /** UTC, to the second: the same text whatever the time zone of the machine that runs status. */
 function formatTime(date: Date): string {

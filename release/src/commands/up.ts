@@ -6,6 +6,7 @@ import { ExitCode, RefusedError } from "../errors.ts";
 import { classify, planUp, type UpPlan } from "../migration-state.ts";
 import type { Logger } from "../log.ts";
 import { applyMigrations, migrationAttributes, planMigrations } from "../runner.ts";
+import { enforceLintGate } from "../lint/lint.ts";
 import { formatDuration } from "../duration.ts";
 import type { LockedRun } from "./context.ts";
 
@@ -19,6 +20,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   const records = await storage.records(sql);
   const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder }), records);
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
+  await enforceLintGate(state.pending, run.lint, logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];
   await storage.ensureTable(sql);
 

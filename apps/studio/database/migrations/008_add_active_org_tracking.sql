@@ -16,7 +16,7 @@ ALTER TABLE platform.users ADD COLUMN active_org_id uuid;
 ALTER TABLE platform.users
     ADD CONSTRAINT users_active_org_id_fkey FOREIGN KEY (active_org_id)
     REFERENCES platform.organizations (id) ON DELETE SET NULL NOT VALID;
-ALTER TABLE platform.users VALIDATE CONSTRAINT users_active_org_id_fkey;
+ALTER TABLE platform.users VALIDATE CONSTRAINT users_active_org_id_fkey; -- lint:allow constraint-missing-not-valid the ADD COLUMN above holds ACCESS EXCLUSIVE on platform.users until commit anyway, and the new column is all NULL, so validating here takes no new lock and rejects no row
 
 -- Earliest membership wins; organization_id breaks ties between memberships
 -- created in the same instant so the result never depends on scan order.
@@ -30,9 +30,9 @@ FROM (
 WHERE first_membership.user_id = u.id
   AND u.active_org_id IS NULL;
 
--- Built after the backfill (one pass instead of per-row maintenance). Partial:
--- it only serves "who has this org active" (e.g. on organization deletion),
--- and users without one would only bloat it.
+-- Built after the backfill (one pass instead of per-row maintenance). Partial: it only serves
+-- "who has this org active" (e.g. on organization deletion); users without one would bloat it.
+-- lint:allow require-concurrent-index-creation this transaction holds ACCESS EXCLUSIVE on platform.users since the ADD COLUMN above, so a plain build blocks nothing more, and the table has one row per Studio user, so it takes milliseconds
 CREATE INDEX users_active_org_id_idx
     ON platform.users (active_org_id)
     WHERE active_org_id IS NOT NULL;

@@ -1,0 +1,60 @@
+/**
+ * Stopping a run on purpose: SIGTERM (Railway stopping the deploy), SIGINT (Ctrl-C), or the
+ * whole-run time budget. The running statement is cancelled on the server, its transaction rolls
+ * back, the lock is released, and the process exits with the conventional code.
+ */
+import { ExitCode, MigrateError } from "./errors.ts";
+import { formatDuration } from "./duration.ts";
+
+export type CancelReason =
+  | { readonly kind: "signal"; readonly signal: "SIGTERM" | "SIGINT" }
+  | { readonly kind: "budget"; readonly limitMs: number };
+
+/** 128 + the signal number, as shells report a process ended by it. */
+const SIGNAL_EXIT_CODES = { SIGINT: ExitCode.interrupted, SIGTERM: ExitCode.terminated } as const;
+
+export class CancelledError extends MigrateError {
+  readonly kind = "cancelled";
+  constructor(
+    readonly reason: CancelReason,
+    readonly interrupted: string,
+  ) {
+    super(`${describeReason(reason)}: stopped while ${interrupted}; nothing half-applied was kept (an open transaction was rolled back) and the lock was released`);
+  }
+
+  get exitCode(): ExitCode {
+    return this.reason.kind === "signal" ? SIGNAL_EXIT_CODES[this.reason.signal] : ExitCode.migrationFailed;
+  }
+
+  override attributes(): Record<string, unknown> {
+    return this.reason.kind === "signal" ? { signal: this.reason.signal } : { budget_ms: this.reason.limitMs };
+  }
+}
+
+export function describeReason(reason: CancelReason): string {
+  return reason.kind === "signal" ? `cancelled by ${reason.signal}` : `the run exceeded its time budget of ${formatDuration(reason.limitMs)} (MIGRATE_RUN_TIMEOUT)`;
+}
+
+/** The reason a signal was aborted with, when it was aborted by the job's own cancellation. */
+export function cancelReasonOf(signal: AbortSignal): CancelReason | undefined {
+  return signal.aborted ? (signal.reason as CancelReason) : undefined;
+}
+
+/** Stops before starting the next piece of work once the run is cancelled. */
+export function throwIfCancelled(signal: AbortSignal, before: string): void {
+  const reason = cancelReasonOf(signal);
+  if (reason) throw new CancelledError(reason, `before ${before}`);
+}
+
+/** Waits `ms`, or less when the run is cancelled meanwhile (the caller then checks the signal). */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}

@@ -1,0 +1,255 @@
+/**
+ * The lint gate: squawk plus the job's own rules over SQL migration files, rule levels from
+ * lint.toml, waivers from the files, and the one-run relax switch. `check` runs it over every file
+ * without a database; `up` runs it over the pending files before applying any.
+ */
+import { RefusedError, type Refusal } from "../errors.ts";
+import { lineColumnAtByte } from "../source-position.ts";
+import type { Logger } from "../log.ts";
+import type { MigrationFile } from "../migration-files.ts";
+import type { SqlParser, Statement } from "../sql-statements.ts";
+import { isKnownRule, ruleSpec, squawkRuleNames, RULES, type FindingLevel, type RuleSource } from "./catalog.ts";
+import { RELAXED_NOTE, levelOf, readLintConfig, type LintConfig, type LintMode } from "./lint-config.ts";
+import { jobRuleFindings } from "./rules.ts";
+import { locateSquawk, runSquawk, SquawkFailedError, type SquawkFinding, type SquawkLocation } from "./squawk.ts";
+import { applyWaivers, findWaivers, statementIndexAt, WAIVER_RULES, WAIVER_SYNTAX, type RuleState } from "./waivers.ts";
+import { logLintReport } from "./report.ts";
+
+export interface Finding {
+  /** File name, relative to the migrations folder. */
+  readonly file: string;
+  /** 1-based. */
+  readonly line: number;
+  /** 1-based, in characters. */
+  readonly column: number;
+  readonly rule: string;
+  readonly level: FindingLevel;
+  readonly source: RuleSource;
+  readonly message: string;
+  /** What to do about it. */
+  readonly fix: string;
+  /** Set when a waiver next to the statement silences it: it neither blocks nor warns. */
+  readonly waived: { readonly reason: string } | undefined;
+  /** An error reported as a warning for this run because of MIGRATE_LINT=warn. */
+  readonly relaxed: boolean;
+}
+
+export interface SkippedFile {
+  readonly file: string;
+  readonly reason: string;
+}
+
+export interface LintReport {
+  /** The SQL files linted, in version order. */
+  readonly linted: readonly string[];
+  readonly skipped: readonly SkippedFile[];
+  /** In file order, then by line and column. */
+  readonly findings: readonly Finding[];
+  /** Warnings about the run itself rather than a statement: squawk missing or failing. */
+  readonly notices: readonly string[];
+  /** Whether squawk's rules were checked (false when it is missing or failed under the relax switch). */
+  readonly squawkRan: boolean;
+  readonly mode: LintMode;
+  /** The lint.toml the levels came from; undefined when there is none (every rule at its default). */
+  readonly configPath: string | undefined;
+}
+
+export interface LintCounts {
+  /** Error findings that block: not waived and not relaxed. */
+  readonly errors: number;
+  /** Warning findings not waived, relaxed errors included. */
+  readonly warnings: number;
+  readonly waived: number;
+  /** Errors reported as warnings because of the relax switch. */
+  readonly relaxed: number;
+}
+
+export interface LintDeps {
+  readonly migrationsDir: string;
+  /** Reads lint.toml; a missing file (ENOENT) means every rule has its default level. */
+  readonly readFile: (path: string) => Promise<Uint8Array>;
+  readonly loadParser: () => Promise<SqlParser>;
+  readonly mode: LintMode;
+  /** Where squawk is; by default the binary installed for this platform. */
+  readonly squawk?: SquawkLocation;
+}
+
+export const TYPESCRIPT_SKIP_REASON = "TypeScript migrations are not linted";
+
+/**
+ * Lints the SQL files among `files` (TypeScript ones are listed as skipped). With no SQL file it
+ * does nothing at all: no config, no parser, no squawk. Throws RefusedError on a syntax error (every
+ * file's at once) and ConfigError on a bad lint.toml; lint findings never throw.
+ */
+export async function lintMigrations(files: readonly MigrationFile[], deps: LintDeps): Promise<LintReport> {
+  const sqlFiles = files.filter((file) => file.language === "sql");
+  const skipped = files.filter((file) => file.language === "typescript").map((file) => ({ file: file.fileName, reason: TYPESCRIPT_SKIP_REASON }));
+  const empty = { linted: [], skipped, findings: [], notices: [], squawkRan: false, mode: deps.mode, configPath: undefined };
+  if (sqlFiles.length === 0) return empty;
+
+  const config = await readLintConfig(deps.migrationsDir, deps.readFile);
+  const parsed = parseAll(sqlFiles, await deps.loadParser());
+  const squawk = await squawkFindings(sqlFiles, config, deps);
+  const context = { config, mode: deps.mode, squawkRan: squawk.ran };
+  const findings = parsed.flatMap(({ file, statements }) => {
+    const raw = [...jobFindingsOf(file, statements), ...squawk.findings.filter((finding) => finding.file === file).map(fromSquawk)];
+    return fileFindings(file, statements, raw, context);
+  });
+  return { ...empty, linted: sqlFiles.map((file) => file.fileName), findings, notices: squawk.notices, squawkRan: squawk.ran, configPath: config.path };
+}
+
+interface ParsedFile {
+  readonly file: MigrationFile;
+  readonly statements: Statement[];
+}
+
+function parseAll(files: readonly MigrationFile[], parser: SqlParser): ParsedFile[] {
+  const refusals: Refusal[] = [];
+  const parsed = files.flatMap((file) => {
+    try {
+      return [{ file, statements: parser.statements(file) }];
+    } catch (error) {
+      if (!(error instanceof RefusedError)) throw error;
+      refusals.push(...error.refusals);
+      return [];
+    }
+  });
+  if (refusals.length > 0) throw new RefusedError(refusals);
+  return parsed;
+}
+
+interface SquawkOutcome {
+  readonly findings: readonly SquawkFinding[];
+  readonly ran: boolean;
+  readonly notices: readonly string[];
+}
+
+/**
+ * At most two squawk processes, run side by side: one for files the job wraps in a transaction
+ * (so squawk knows a table created earlier in the file is new), one for no-transaction files.
+ */
+async function squawkFindings(files: readonly MigrationFile[], config: LintConfig, deps: LintDeps): Promise<SquawkOutcome> {
+  const location = deps.squawk ?? locateSquawk();
+  if ("unavailable" in location) return { findings: [], ran: false, notices: [location.unavailable] };
+  const include = squawkRuleNames().filter((rule) => RULES[rule]?.optIn && levelOf(config, rule) !== "off");
+  const batches = [true, false]
+    .map((assumeInTransaction) => ({ assumeInTransaction, files: files.filter((file) => file.transactional === assumeInTransaction) }))
+    .filter((batch) => batch.files.length > 0);
+  try {
+    const found = await Promise.all(batches.map((batch) => runSquawk(location.binary, batch.files, { assumeInTransaction: batch.assumeInTransaction, include })));
+    return { findings: found.flat(), ran: true, notices: [] };
+  } catch (error) {
+    if (!(error instanceof SquawkFailedError) || deps.mode !== "warn") throw error;
+    return { findings: [], ran: false, notices: [`${error.message.split("\n")[0]}; only the job's own rules ran (${RELAXED_NOTE})`] };
+  }
+}
+
+/** A finding before levels and waivers: where it points and what it says. */
+interface RawFinding {
+  readonly rule: string;
+  readonly source: RuleSource;
+  readonly byteOffset: number;
+  readonly message: string;
+  readonly help: string | undefined;
+}
+
+function jobFindingsOf(file: MigrationFile, statements: readonly Statement[]): RawFinding[] {
+  return jobRuleFindings(file, statements).map((finding) => ({ ...finding, source: "job", help: undefined }));
+}
+
+function fromSquawk(finding: SquawkFinding): RawFinding {
+  return { rule: finding.rule, source: "squawk", byteOffset: finding.byteOffset, message: finding.message, help: finding.help };
+}
+
+interface FileContext {
+  readonly config: LintConfig;
+  readonly mode: LintMode;
+  readonly squawkRan: boolean;
+}
+
+function fileFindings(file: MigrationFile, statements: readonly Statement[], raw: readonly RawFinding[], context: FileContext): Finding[] {
+  const reported = raw
+    .flatMap((finding) => withLevel(finding, context.config))
+    .map((finding) => ({ ...finding, statementIndex: statementIndexAt(statements, finding.byteOffset) }));
+  const { findings, problems } = applyWaivers(reported, findWaivers(file, statements), (rule) => ruleState(rule, context));
+  const waiverFindings = problems
+    .map((problem) => ({ ...problem, source: "job" as const, help: undefined, waivedBecause: undefined }))
+    .flatMap((finding) => withLevel(finding, context.config));
+  return [...findings, ...waiverFindings].map((finding) => finish(file, finding, context.mode)).sort(byPosition);
+}
+
+/** The finding with its configured level, or nothing when lint.toml turns its rule off. */
+function withLevel<F extends { readonly rule: string }>(finding: F, config: LintConfig): (F & { readonly level: FindingLevel })[] {
+  const level = levelOf(config, finding.rule);
+  return level === "off" ? [] : [{ ...finding, level }];
+}
+
+function ruleState(rule: string, context: FileContext): RuleState {
+  if (!isKnownRule(rule)) return "unknown";
+  if (levelOf(context.config, rule) === "off") return "off";
+  return ruleSpec(rule).source === "squawk" && !context.squawkRan ? "not-run" : "checked";
+}
+
+type LeveledFinding = RawFinding & { readonly level: FindingLevel; readonly waivedBecause: string | undefined };
+
+function finish(file: MigrationFile, finding: LeveledFinding, mode: LintMode): Finding {
+  const waived = finding.waivedBecause === undefined ? undefined : { reason: finding.waivedBecause };
+  const relaxed = mode === "warn" && finding.level === "error" && !waived;
+  const { line, column } = lineColumnAtByte(file.source, finding.byteOffset);
+  return {
+    file: file.fileName,
+    line,
+    column,
+    rule: finding.rule,
+    level: relaxed ? "warning" : finding.level,
+    source: finding.source,
+    message: finding.message,
+    fix: ruleSpec(finding.rule).fix ?? finding.help ?? `see https://squawkhq.com/docs/${finding.rule}`,
+    waived,
+    relaxed,
+  };
+}
+
+function byPosition(a: Finding, b: Finding): number {
+  return a.line - b.line || a.column - b.column || a.rule.localeCompare(b.rule);
+}
+
+export function countFindings(report: LintReport): LintCounts {
+  const open = report.findings.filter((finding) => !finding.waived);
+  return {
+    errors: open.filter((finding) => finding.level === "error").length,
+    warnings: open.filter((finding) => finding.level === "warning").length,
+    waived: report.findings.length - open.length,
+    relaxed: open.filter((finding) => finding.relaxed).length,
+  };
+}
+
+/** The findings that block, as refusals (check "lint"): file:line, rule and message, and the fix. */
+export function lintRefusals(report: LintReport): Refusal[] {
+  return report.findings
+    .filter((finding) => finding.level === "error" && !finding.waived)
+    .map((finding) => ({
+      check: "lint",
+      file: finding.file,
+      line: finding.line,
+      message: `${finding.rule}: ${finding.message}`,
+      resolution: isAboutWaivers(finding.rule) ? finding.fix : `${finding.fix}; if the rule does not apply here, say why above the statement: ${WAIVER_SYNTAX.replace("<rule>", finding.rule)}`,
+    }));
+}
+
+function isAboutWaivers(rule: string): boolean {
+  return (WAIVER_RULES as readonly string[]).includes(rule);
+}
+
+/**
+ * The gate `up` runs over the pending files before applying anything: logs skipped files,
+ * warnings, waived findings and notices one event a line, then refuses (exit 4) with every error
+ * that remains, each with file:line, rule and fix. Nothing pending: nothing is done.
+ */
+export async function enforceLintGate(pending: readonly MigrationFile[], deps: LintDeps, logger: Logger): Promise<LintReport> {
+  const report = await lintMigrations(pending, deps);
+  logLintReport(report, logger);
+  const refusals = lintRefusals(report);
+  if (refusals.length > 0) throw new RefusedError(refusals);
+  return report;
+}

@@ -1,0 +1,162 @@
+/**
+ * Runs squawk (the `squawk-cli` binary from npm) over migration files and reads its JSON report.
+ * squawk's positions are 0-based lines and byte columns counted in the file as stored (a
+ * byte-order mark included); here they become byte offsets into the text the job parses.
+ */
+import { dirname, join } from "node:path";
+import { z } from "zod";
+import { MigrateError, ExitCode } from "../errors.ts";
+import { LINT_MODE_VARIABLE } from "./lint-config.ts";
+import type { MigrationFile } from "../migration-files.ts";
+
+/** Where squawk is, or why it is not there. */
+export type SquawkLocation = { readonly binary: string } | { readonly unavailable: string };
+
+/** squawk ships one npm package per platform; package.json installs the linux-x64 one (Railway's). */
+export function locateSquawk(platform: string = process.platform, arch: string = process.arch): SquawkLocation {
+  const packageName = `@squawk-cli/${platform}-${arch}`;
+  try {
+    const manifest = Bun.resolveSync(`${packageName}/package.json`, import.meta.dir);
+    return { binary: join(dirname(manifest), "bin", "squawk") };
+  } catch {
+    return {
+      unavailable: `squawk has no binary installed for ${platform}-${arch} (${packageName} is not in node_modules; package.json installs only @squawk-cli/linux-x64), so only the job's own rules ran`,
+    };
+  }
+}
+
+export interface SquawkFinding {
+  readonly file: MigrationFile;
+  /** Byte offset into `file.source` where squawk points. */
+  readonly byteOffset: number;
+  readonly rule: string;
+  readonly message: string;
+  readonly help: string | undefined;
+}
+
+export interface SquawkOptions {
+  /** Lint as if each file runs inside one transaction, as the job runs transactional files. */
+  readonly assumeInTransaction: boolean;
+  /** Opt-in rules to run as well. */
+  readonly include: readonly string[];
+}
+
+const ReportSchema = z.array(
+  z.object({
+    file: z.string(),
+    line: z.number().int().min(0),
+    column: z.number().int().min(0),
+    rule_name: z.string(),
+    message: z.string(),
+    help: z.string().nullable(),
+  }),
+);
+
+/** squawk could not lint the files: the gate cannot vouch for them. Exit 4, like any refusal. */
+export class SquawkFailedError extends MigrateError {
+  readonly exitCode = ExitCode.refused;
+  readonly kind = "lint_engine_failed";
+  constructor(
+    readonly files: readonly string[],
+    readonly detail: string,
+    binary: string,
+  ) {
+    super(
+      `squawk could not lint ${files.join(", ")}: ${detail}\n    fix: run it by hand to see why: ${binary} --reporter json <file>; to deploy without it for one run, set ${LINT_MODE_VARIABLE}=warn`,
+    );
+  }
+
+  override attributes(): Record<string, unknown> {
+    return { files: this.files };
+  }
+}
+
+/** One squawk process for all `files`. Throws SquawkFailedError when squawk fails or its report is unreadable. */
+export async function runSquawk(binary: string, files: readonly MigrationFile[], options: SquawkOptions): Promise<SquawkFinding[]> {
+  const byPath = new Map(files.map((file) => [file.path, file]));
+  const args = [
+    binary,
+    "--reporter",
+    "json",
+    // An empty config file, so a .squawk.toml in some parent folder never changes what is checked.
+    "--config",
+    "/dev/null",
+    ...(options.assumeInTransaction ? ["--assume-in-transaction"] : []),
+    ...options.include.map((rule) => `--include=${rule}`),
+    ...byPath.keys(),
+  ];
+  const failed = (detail: string) => new SquawkFailedError(files.map((file) => file.fileName), detail, binary);
+  const report = parseReport(await spawnSquawk(args, failed), failed);
+  return Promise.all(
+    report.map(async (violation) => {
+      const file = byPath.get(violation.file);
+      if (!file) throw failed(`it reported a file it was not given: ${violation.file}`);
+      return {
+        file,
+        byteOffset: await offsetInSource(file, violation.line, violation.column),
+        rule: violation.rule_name,
+        message: violation.message,
+        help: violation.help ?? undefined,
+      };
+    }),
+  );
+}
+
+interface SquawkOutput {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+type Failure = (detail: string) => SquawkFailedError;
+
+async function spawnSquawk(args: string[], failed: Failure): Promise<SquawkOutput> {
+  try {
+    const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    return { stdout, stderr, exitCode };
+  } catch (error) {
+    throw failed(`cannot start it: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * squawk exits 1 when it found something and 0 when it did not, with its report on stdout; it
+ * also exits 1, with only a message on stderr, when it cannot read a file.
+ */
+function parseReport({ stdout, stderr, exitCode }: SquawkOutput, failed: Failure): z.infer<typeof ReportSchema> {
+  const exited = (why: string) => failed(`exit ${exitCode}: ${why}`);
+  if (exitCode !== 0 && exitCode !== 1) throw exited(stderr.trim() || stdout.trim() || "no output");
+  let json: unknown;
+  try {
+    json = JSON.parse(stdout);
+  } catch {
+    throw exited(stderr.trim() || `its output is not JSON: ${stdout.slice(0, 200)}`);
+  }
+  const parsed = ReportSchema.safeParse(json);
+  if (!parsed.success) throw exited(`its report has an unexpected shape: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+const NEWLINE = 0x0a;
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+
+/**
+ * squawk counts the first line's columns from the start of the stored file, byte-order mark
+ * included, while `file.source` starts after it.
+ */
+async function offsetInSource(file: MigrationFile, line: number, byteColumn: number): Promise<number> {
+  let lineStart = 0;
+  for (let seen = 0; seen < line; seen++) {
+    const newline = file.source.indexOf(NEWLINE, lineStart);
+    if (newline < 0) return file.source.length;
+    lineStart = newline + 1;
+  }
+  const markBytes = line === 0 && (await startsWithByteOrderMark(file.path)) ? UTF8_BOM.length : 0;
+  return Math.min(lineStart + Math.max(0, byteColumn - markBytes), file.source.length);
+}
+
+async function startsWithByteOrderMark(path: string): Promise<boolean> {
+  const head = await Bun.file(path).slice(0, UTF8_BOM.length).bytes();
+  return UTF8_BOM.every((byte, i) => head[i] === byte);
+}

@@ -1,0 +1,125 @@
+/**
+ * Waivers: `-- lint:allow <rule> <reason>` next to a statement silences that rule for that
+ * statement. A waiver sits in the lines between the previous statement and its own, inside the
+ * statement, or after it on the statement's last line. A waiver only counts with a reason, and a
+ * waived finding is still reported, with the reason, so nothing is ever dropped silently.
+ *
+ * Comments are found with PostgreSQL's own scanner, so `-- lint:allow` inside a string or a
+ * function body is never taken for a waiver.
+ */
+import { scanSync } from "libpg-query";
+import { lineColumnAtByte } from "../source-position.ts";
+import type { SqlSource } from "../migration-files.ts";
+import type { Statement } from "../sql-statements.ts";
+
+export const WAIVER_SYNTAX = "-- lint:allow <rule> <reason>";
+
+export interface Waiver {
+  /** Undefined when the comment names no rule. */
+  readonly rule: string | undefined;
+  /** Empty when the comment gives none. */
+  readonly reason: string;
+  readonly byteOffset: number;
+  /** Index of the statement it applies to; undefined after the last statement. */
+  readonly statementIndex: number | undefined;
+}
+
+const WAIVER_COMMENT = /^--\s*lint:allow\b(?:\s+(\S+))?(?:\s+(.*))?$/;
+
+/**
+ * Every waiver comment in the file, each tied to its statement. Needs libpg-query's module loaded,
+ * which loading the SQL parser does; the statements are that parser's.
+ */
+export function findWaivers(file: SqlSource, statements: readonly Statement[]): Waiver[] {
+  const spans = statementSpans(statements);
+  return scanSync(file.text)
+    .tokens.filter((token) => token.tokenName === "SQL_COMMENT")
+    .flatMap((token) => {
+      const match = WAIVER_COMMENT.exec(token.text.trim());
+      if (!match) return [];
+      return [{ rule: match[1], reason: (match[2] ?? "").trim(), byteOffset: token.start, statementIndex: statementFor(file.source, spans, token.start) }];
+    });
+}
+
+interface Span {
+  readonly start: number;
+  readonly end: number;
+}
+
+const encoder = new TextEncoder();
+
+function statementSpans(statements: readonly Statement[]): Span[] {
+  return statements.map((statement) => ({ start: statement.byteOffset, end: statement.byteOffset + encoder.encode(statement.text).length }));
+}
+
+/** The statement a finding at `byteOffset` belongs to: the last one starting at or before it. */
+export function statementIndexAt(statements: readonly Statement[], byteOffset: number): number | undefined {
+  const index = statements.findLastIndex((statement) => statement.byteOffset <= byteOffset);
+  return index < 0 ? undefined : index;
+}
+
+function statementFor(source: Uint8Array, spans: readonly Span[], offset: number): number | undefined {
+  const before = spans.findLastIndex((span) => span.start <= offset);
+  const previous = spans[before];
+  if (previous && (offset < previous.end || sameLine(source, previous.end, offset))) return before;
+  return before + 1 < spans.length ? before + 1 : undefined;
+}
+
+function sameLine(source: Uint8Array, a: number, b: number): boolean {
+  return lineColumnAtByte(source, a).line === lineColumnAtByte(source, b).line;
+}
+
+/** What the gate knows about a rule a waiver names, to tell a stale waiver from one it cannot judge. */
+export type RuleState = "checked" | "off" | "not-run" | "unknown";
+
+export interface FindingAtStatement {
+  readonly rule: string;
+  readonly statementIndex: number | undefined;
+}
+
+/** The rules about waivers themselves; a waiver cannot silence them. */
+export const WAIVER_RULES = ["waiver-without-reason", "stale-waiver"] as const;
+
+export interface WaiverProblem {
+  readonly rule: (typeof WAIVER_RULES)[number];
+  readonly byteOffset: number;
+  readonly message: string;
+}
+
+export interface WaiverResult<F> {
+  readonly findings: (F & { readonly waivedBecause: string | undefined })[];
+  readonly problems: WaiverProblem[];
+}
+
+export function applyWaivers<F extends FindingAtStatement>(findings: readonly F[], waivers: readonly Waiver[], ruleState: (rule: string) => RuleState): WaiverResult<F> {
+  const valid = waivers.filter((waiver) => waiver.rule !== undefined && waiver.reason !== "");
+  const used = new Set<Waiver>();
+  const judged = findings.map((finding) => {
+    const waiver = valid.find((candidate) => candidate.rule === finding.rule && finding.statementIndex !== undefined && candidate.statementIndex === finding.statementIndex);
+    if (waiver) used.add(waiver);
+    return { ...finding, waivedBecause: waiver?.reason };
+  });
+  const problems = waivers.flatMap((waiver) => waiverProblem(waiver, used.has(waiver), ruleState));
+  return { findings: judged, problems };
+}
+
+function waiverProblem(waiver: Waiver, used: boolean, ruleState: (rule: string) => RuleState): WaiverProblem[] {
+  const at = waiver.byteOffset;
+  if (waiver.rule === undefined) {
+    return [{ rule: "waiver-without-reason", byteOffset: at, message: `"-- lint:allow" names no rule and gives no reason; write it as ${WAIVER_SYNTAX}` }];
+  }
+  if (waiver.reason === "") {
+    return [{ rule: "waiver-without-reason", byteOffset: at, message: `the waiver for ${waiver.rule} gives no reason, so it does not silence ${waiver.rule}` }];
+  }
+  if (used) return [];
+  const stale = staleMessage(waiver.rule, waiver.statementIndex, ruleState(waiver.rule));
+  return stale ? [{ rule: "stale-waiver", byteOffset: at, message: stale }] : [];
+}
+
+function staleMessage(rule: string, statementIndex: number | undefined, state: RuleState): string | undefined {
+  if (state === "unknown") return `the waiver names ${rule}, which is not a lint rule`;
+  if (statementIndex === undefined) return `the waiver for ${rule} is below the last statement, so it applies to none`;
+  if (state === "off") return `the waiver for ${rule} silences nothing: lint.toml turns ${rule} off`;
+  if (state === "not-run") return undefined;
+  return `the waiver for ${rule} silences nothing: ${rule} did not fire on this statement`;
+}
