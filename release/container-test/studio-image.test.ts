@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestServer, type TestDatabase, type TestServer } from "../test/support/postgres.ts";
-import { REPO_ROOT, finish, type RunResult } from "../test/support/run-migrate.ts";
+import { PLATFORM_APPLIED, REPO_ROOT, finish, type RunResult } from "../test/support/run-migrate.ts";
 import { tableExists, trackedStatuses } from "../test/support/catalog.ts";
 import { missingTools } from "./support/commands.ts";
 import { buildImage, imageRunConfig, removeTestImages, runInImage, testImageTag } from "./support/containers.ts";
@@ -22,15 +22,6 @@ const RUN_ID = `run-${process.pid}`;
 const STUDIO_RELEASE = testImageTag("studio-release", RUN_ID);
 const WITH_BROKEN_MIGRATION = testImageTag("studio-release-broken", RUN_ID);
 
-const PLATFORM_APPLIED = [
-  "001_create_platform_schema",
-  "002_platform_billing_schema",
-  "003_user_management_and_permissions",
-  "004_create_lancio_org",
-  "005_create_audit_logs",
-  "006_add_platform_databases_table",
-  "008_add_active_org_tracking",
-];
 
 /** Fails on its fourth line, after a statement that would have created a table. */
 const BROKEN_MIGRATION = {
@@ -139,7 +130,7 @@ describe("the Studio image", () => {
     const result = await preDeployRun(STUDIO_RELEASE, db);
     expect(result.code).toBe(0);
     expect(eventsNamed(result, "run_started")[0]).toMatchObject({ target: expect.stringContaining(`@${RAILWAY_HOST}:`), deployment_id: DEPLOYMENT_ID });
-    expect(eventsNamed(result, "migration_applied").map((event) => event.migration)).toEqual(PLATFORM_APPLIED);
+    expect(eventsNamed(result, "migration_applied").map((event) => event.migration)).toEqual([...PLATFORM_APPLIED]);
     expect(eventsNamed(result, "migration_held").map((event) => event.migration)).toEqual(["007_restrictive_rls_policies"]);
     const statuses = await trackedStatuses(db.sql);
     expect(statuses).toEqual({

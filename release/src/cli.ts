@@ -155,7 +155,13 @@ async function runAgainst(
       },
     });
   const sessions: Session[] = [];
-  const stopCancelling = cancelQueriesOnAbort(signal, sessions, logger, () => (currentMigration ? `applying ${currentMigration}` : activity));
+  const interrupted = () => (currentMigration ? `applying ${currentMigration}` : activity);
+  const stopCancelling = cancelQueriesOnAbort(signal, sessions, logger, interrupted);
+  /** Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143. */
+  const asCancelled = (error: unknown) => {
+    const reason = cancelReasonOf(signal);
+    return reason && !(error instanceof CancelledError) ? new CancelledError(reason, interrupted()) : error;
+  };
   try {
     const work = await connect(migrationSessionSettings(config.policy));
     sessions.push(work);
@@ -183,10 +189,10 @@ async function runAgainst(
         confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal) }),
       });
     });
-    return recorded ? await recordOutcome(history, lockSession, logger, locked) : await locked;
+    const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
+    return recorded ? await recordOutcome(history, lockSession, logger, outcome) : await outcome;
   } catch (error) {
-    const reason = cancelReasonOf(signal);
-    throw reason && !(error instanceof CancelledError) ? new CancelledError(reason, currentMigration ? `applying ${currentMigration}` : activity) : error;
+    throw asCancelled(error);
   } finally {
     stopCancelling();
     await Promise.all(sessions.map(closeSession));

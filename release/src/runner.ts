@@ -136,7 +136,9 @@ async function retryOnLockContention(plan: PlannedMigration, deps: RunnerDeps, a
   const { file } = plan;
   const lost: LockAttempt[] = [];
   for (let number = 1; ; number++) {
-    const watcher = watchLockWaits(deps.monitor, { startAfterMs: BLOCKER_WATCH_DELAY_MS });
+    // Start watching before this file's lock_timeout can expire, so the blockers are seen.
+    const lockTimeoutMs = file.lockTimeoutMs ?? deps.policy.lockTimeoutMs;
+    const watcher = watchLockWaits(deps.monitor, { startAfterMs: Math.min(BLOCKER_WATCH_DELAY_MS, lockTimeoutMs / 2) });
     try {
       await attempt();
       await watcher.stop();

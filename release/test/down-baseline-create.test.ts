@@ -8,7 +8,7 @@ import { appendFile, cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
-import { PLATFORM_MIGRATIONS, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
 import { create } from "../src/commands/create.ts";
@@ -293,15 +293,7 @@ describe("baseline", () => {
 
     const result = await run(["baseline", "--to", "008", "--yes"]);
     expect(result.code).toBe(0);
-    const adopted = [
-      "001_create_platform_schema",
-      "002_platform_billing_schema",
-      "003_user_management_and_permissions",
-      "004_create_lancio_org",
-      "005_create_audit_logs",
-      "006_add_platform_databases_table",
-      "008_add_active_org_tracking",
-    ];
+    const adopted = [...PLATFORM_APPLIED];
     expect(named(result, "migration_baselined")).toEqual(adopted);
     expect(named(result, "migration_held")).toEqual(["007_restrictive_rls_policies"]);
     expect(result.events.find((e) => e.event === "run_finished")).toMatchObject({ baselined: 7, held: 1 });

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate, watchMigrate } from "./support/run-migrate.ts";
+import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
+import { watchBothStreams } from "./support/watch-output.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 
 const LOCK_KEY = "6004517954967784775";
@@ -54,10 +55,10 @@ describe("crash safety", () => {
     const dir = await migrationsFolder(generatedMigrations(count));
     const progress: number[] = [];
     for (let kill = 0; kill < 20; kill++) {
-      const run = watchMigrate([], { url: db.url, migrationsDir: dir });
+      const run = watchBothStreams([], { url: db.url, migrationsDir: dir });
       // Kill after a random number of output lines, then a random extra delay of 0-15 ms.
       const linesBeforeKill = Math.floor(Math.random() * 12);
-      await run.until((stdout) => stdout.split("\n").length - 1 >= linesBeforeKill);
+      await run.until("stdout", (stdout) => stdout.split("\n").length - 1 >= linesBeforeKill);
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 15));
       run.child.kill("SIGKILL");
       await run.child.exited;
@@ -116,8 +117,8 @@ describe("the migration lock", () => {
   test("a run that waited takes the lock as soon as it is released, then applies", async () => {
     const db = await server.fresh();
     const { holder } = await holdLock(db);
-    const run = watchMigrate([], { url: db.url, migrationsDir: await migrationsFolder({ "001_a.sql": "create table a (id int);\n" }) });
-    await run.until((stdout) => stdout.includes('"lock_waiting"'));
+    const run = watchBothStreams([], { url: db.url, migrationsDir: await migrationsFolder({ "001_a.sql": "create table a (id int);\n" }) });
+    await run.until("stdout", (stdout) => stdout.includes('"lock_waiting"'));
     await holder.end();
     const result = await run.result();
     expect(result.code).toBe(0);
@@ -140,7 +141,7 @@ describe("lost connections", () => {
     const gate = postgres(db.url, { max: 1, onnotice: () => undefined });
     await gate`begin`;
     await gate`select * from gate for update`;
-    const run = watchMigrate([], { url: db.url, migrationsDir: dir });
+    const run = watchBothStreams([], { url: db.url, migrationsDir: dir });
     // Wait until the job's migration session is blocked behind the test's row lock.
     let workPid: number | undefined;
     while (!workPid) {

@@ -4,7 +4,7 @@ import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestServer, type TestServer } from "./support/postgres.ts";
-import { PLATFORM_MIGRATIONS, runMigrate } from "./support/run-migrate.ts";
+import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, runMigrate } from "./support/run-migrate.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 
 let server: TestServer;
@@ -30,15 +30,7 @@ describe("platform migrations 001-008", () => {
     const first = await runMigrate([], { url: db.url });
     expect(first.code).toBe(0);
     const applied = first.events.filter((e) => e.event === "migration_applied").map((e) => e.migration);
-    expect(applied).toEqual([
-      "001_create_platform_schema",
-      "002_platform_billing_schema",
-      "003_user_management_and_permissions",
-      "004_create_lancio_org",
-      "005_create_audit_logs",
-      "006_add_platform_databases_table",
-      "008_add_active_org_tracking",
-    ]);
+    expect(applied).toEqual([...PLATFORM_APPLIED]);
     expect(first.events.find((e) => e.event === "migration_held")).toMatchObject({
       migration: "007_restrictive_rls_policies",
       reason: "requires session context middleware",

@@ -52,14 +52,24 @@ async function checkMajor(handle: TestServer): Promise<TestServer> {
   throw new Error(`TEST_POSTGRES_MAJOR=${POSTGRES_MAJOR}, but the test server is PostgreSQL ${row!.major}`);
 }
 
-export async function startTestServer(): Promise<TestServer> {
+/** Options for the few tests that must know the port before the server exists. */
+export interface ServerOptions {
+  readonly port?: number;
+}
+
+/** A port for a server a test starts later; below the ephemeral range, where closed client sockets linger. */
+export function choosePort(): number {
+  return 20_000 + Math.floor(Math.random() * 12_000);
+}
+
+export async function startTestServer({ port: fixedPort }: ServerOptions = {}): Promise<TestServer> {
   const PostgresServer = await loadEmbeddedPostgres();
   const dataDir = await mkdtemp(join(tmpdir(), "migrate-test-pg-"));
   // As root, PostgreSQL runs as a "postgres" user, which must be able to reach its data folder.
   await chmod(dataDir, 0o755);
   let lastError: unknown;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const port = fixedPort ?? choosePort();
     const server = new PostgresServer({
       databaseDir: join(dataDir, `data-${attempt}`),
       port,

@@ -12,6 +12,17 @@ export const REPO_ROOT = join(import.meta.dir, "..", "..", "..");
 export const ENTRY = join(REPO_ROOT, "release", "migrate.ts");
 export const PLATFORM_MIGRATIONS = join(REPO_ROOT, "apps", "studio", "database", "migrations");
 
+/** What up applies from the platform migrations on a fresh database: all but 007, which is held. */
+export const PLATFORM_APPLIED = [
+  "001_create_platform_schema",
+  "002_platform_billing_schema",
+  "003_user_management_and_permissions",
+  "004_create_lancio_org",
+  "005_create_audit_logs",
+  "006_add_platform_databases_table",
+  "008_add_active_org_tracking",
+] as const;
+
 export interface LogEvent {
   readonly level: string;
   readonly message: string;
@@ -87,34 +98,4 @@ export function failure(result: RunResult): LogEvent {
   const event = result.events.find((candidate) => candidate.level === "error");
   if (!event) throw new Error(`no error event in output:\n${result.stdout}\n${result.stderr}`);
   return event;
-}
-
-/** A running job whose stdout can be watched line by line: tests synchronise on what it logs. */
-export function watchMigrate(args: readonly string[], options: RunOptions) {
-  const child = spawnMigrate(args, options);
-  const decoder = new TextDecoder();
-  let stdout = "";
-  let ended = false;
-  let wake: () => void = () => undefined;
-  const pump = (async () => {
-    for await (const chunk of child.stdout) {
-      stdout += decoder.decode(chunk);
-      wake();
-    }
-    ended = true;
-    wake();
-  })();
-  const stderr = new Response(child.stderr).text();
-  return {
-    child,
-    /** Resolves once stdout satisfies `predicate`, or the output has ended. */
-    async until(predicate: (stdout: string) => boolean): Promise<void> {
-      while (!predicate(stdout) && !ended) await new Promise<void>((resolve) => (wake = resolve));
-    },
-    async result(): Promise<RunResult> {
-      const code = await child.exited;
-      await pump;
-      return finish(code, stdout, await stderr);
-    },
-  };
 }

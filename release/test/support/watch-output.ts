@@ -23,6 +23,8 @@ export function watchBothStreams(args: readonly string[], options: RunOptions) {
   const pumps = Promise.all([pump("stdout", child.stdout), pump("stderr", child.stderr)]);
   return {
     child,
+    /** What the job has written to stderr so far. */
+    stderrSoFar: () => text.stderr,
     /** Resolves once `stream` satisfies `predicate`, or both streams have ended. */
     async until(stream: StreamName, predicate: (output: string) => boolean): Promise<void> {
       while (!predicate(text[stream]) && ended < 2) await new Promise<void>((resolve) => (wake = resolve));
