@@ -4,9 +4,10 @@
  */
 import { ConfigError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
 import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReason } from "./cancellation.ts";
-import { RunHistory, type RunEnd } from "./run-history.ts";
+import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
+import { liveSchema } from "./drift.ts";
 import { migrationSessionSettings } from "./runner.ts";
-import { HELP, USAGE, defaultLogFormat, parseConfig, type Command, type CommandName, type Config, type InstallLayout } from "./config.ts";
+import { HELP, USAGE, defaultLogFormat, parseConfig, type Command, type CommandName, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
 import { describeTarget, redactorFor } from "./redact.ts";
 import { closeSession, openSession, type Session } from "./database.ts";
@@ -25,6 +26,7 @@ import { down } from "./commands/down.ts";
 import { baseline } from "./commands/baseline.ts";
 import { create } from "./commands/create.ts";
 import { check } from "./commands/check.ts";
+import { verifyRollbacks } from "./commands/verify-rollbacks.ts";
 import type { LockedRun, ReadOnlyRun, WriteDocument } from "./commands/context.ts";
 
 /** The file-system calls of the job: reading migrations, and `create` writing new ones. */
@@ -103,12 +105,19 @@ async function run(config: Config, environment: Environment, logger: Logger, wri
     return check({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser: loadSqlParser, lintMode }, command);
   }
   if (!database) throw new Error(`${command.name} needs a database`);
-  if (database.kind === "url") return runAgainst(database.url, config, environment, logger, files, writeDocument);
+  if (command.name === "verify-rollbacks") {
+    return withDatabaseUrl(database, logger, (url) => verifyRollbacks({ files, url, config, logger, writeDocument, loadParser: loadSqlParser, signal: environment.signal }, command));
+  }
+  return withDatabaseUrl(database, logger, (url) => runAgainst(url, config, environment, logger, files, writeDocument));
+}
 
+/** The URL to use: DATABASE_URL's, or that of the embedded PostgreSQL started (and stopped) around `body`. */
+async function withDatabaseUrl(database: DatabaseSource, logger: Logger, body: (url: string) => Promise<ExitCode>): Promise<ExitCode> {
+  if (database.kind === "url") return body(database.url);
   const server = await startEmbeddedPostgres(database.dataDir, database.port);
   logger.info("embedded_started", `embedded PostgreSQL is up (data in ${database.dataDir}); connect with: psql ${server.url}`, { url: server.url });
   try {
-    return await runAgainst(server.url, config, environment, logger, files, writeDocument);
+    return await body(server.url);
   } finally {
     await server.stop();
     logger.info("embedded_stopped", "embedded PostgreSQL stopped; the next --embedded run starts it again with the same data");
@@ -163,16 +172,14 @@ async function runAgainst(
     return reason && !(error instanceof CancelledError) ? new CancelledError(reason, interrupted()) : error;
   };
   try {
-    const work = await connect(migrationSessionSettings(config.policy));
-    sessions.push(work);
+    const locking = LOCKED_COMMANDS.has(command.name);
+    // Both sessions connect at once: each costs a round trip or three of authentication.
+    const [work, lockSession] = await connectAll([connect(migrationSessionSettings(config.policy)), ...(locking ? [connect()] : [])], sessions);
     const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser: loadSqlParser, mode: config.lintMode };
-    const readOnly: ReadOnlyRun = { files, sql: work.sql, storage, history, logger, writeDocument, loadParser: loadSqlParser, lint };
+    const readOnly: ReadOnlyRun = { files, sql: work!.sql, storage, history, logger, writeDocument, loadParser: loadSqlParser, lint };
     activity = `running ${command.name}`;
-    if (!LOCKED_COMMANDS.has(command.name)) return await runReadOnly(command, readOnly);
+    if (!lockSession) return await runReadOnly(command, readOnly);
 
-    activity = "connecting";
-    const lockSession = await connect();
-    sessions.push(lockSession);
     const recorded = RECORDED_COMMANDS.has(command.name);
     if (recorded) await history.recordStart(lockSession.sql, command.name);
     activity = "waiting for the migration lock";
@@ -181,7 +188,7 @@ async function runAgainst(
       return runLocked(command, {
         ...readOnly,
         lock,
-        monitor: { sql: lockSession.sql, workPid: work.pid },
+        monitor: { sql: lockSession.sql, workPid: work!.pid },
         policy: config.policy,
         signal,
         onMigration: (name) => (currentMigration = name),
@@ -190,13 +197,21 @@ async function runAgainst(
       });
     });
     const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
-    return recorded ? await recordOutcome(history, lockSession, logger, outcome) : await outcome;
+    return recorded ? await recordOutcome(history, lockSession, logger, outcome, () => liveSchema(lockSession.sql, config.table)) : await outcome;
   } catch (error) {
     throw asCancelled(error);
   } finally {
     stopCancelling();
     await Promise.all(sessions.map(closeSession));
   }
+}
+
+/** Opens sessions side by side; every one that opened goes into `opened`, so all are closed even if another failed. */
+async function connectAll(connecting: readonly Promise<Session>[], opened: Session[]): Promise<Session[]> {
+  const results = await Promise.allSettled(connecting.map((session) => session.then((open) => (opened.push(open), open))));
+  const failed = results.find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
+  return results.map((result) => (result as PromiseFulfilledResult<Session>).value);
 }
 
 /**
@@ -216,15 +231,32 @@ function cancelQueriesOnAbort(signal: AbortSignal, sessions: readonly Session[],
   return () => signal.removeEventListener("abort", cancel);
 }
 
-/** Completes the run's history row whatever the outcome; a history write that fails is logged, never fatal. */
-async function recordOutcome(history: RunHistory, lockSession: Session, logger: Logger, outcome: Promise<ExitCode>): Promise<ExitCode> {
+/**
+ * Completes the run's history row whatever the outcome, with the schema a successful run left (what
+ * the next run checks for drift). A history write that fails is logged, never fatal.
+ */
+async function recordOutcome(
+  history: RunHistory,
+  lockSession: Session,
+  logger: Logger,
+  outcome: Promise<ExitCode>,
+  schemaNow: () => Promise<RecordedSchema>,
+): Promise<ExitCode> {
   const record = (end: RunEnd) =>
     history.recordEnd(lockSession.sql, end).catch((error: unknown) =>
       logger.warn("history_not_recorded", `could not record this run in ${history.qualifiedName}: ${error instanceof Error ? error.message : String(error)}`),
     );
   try {
     const code = await outcome;
-    await record({ outcome: code === ExitCode.success ? "succeeded" : "failed" });
+    if (code !== ExitCode.success) {
+      await record({ outcome: "failed" });
+      return code;
+    }
+    const schema = await schemaNow().catch((error: unknown) => {
+      logger.warn("schema_not_recorded", `could not snapshot the schema for drift detection: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    });
+    await record({ outcome: "succeeded", schema });
     return code;
   } catch (error) {
     await record(runEndFor(error));

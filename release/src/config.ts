@@ -24,7 +24,7 @@ const RETRY_MAX_DELAY_MS = 15_000;
 export type ResolveAction = "rolled-back" | "applied" | "accept-checksum" | "forget";
 
 export type Command =
-  | { readonly name: "up"; readonly allowOutOfOrder: boolean }
+  | { readonly name: "up"; readonly allowOutOfOrder: boolean; readonly strictDrift: boolean }
   | { readonly name: "status"; readonly json: boolean; readonly exitCode: boolean }
   | { readonly name: "plan"; readonly json: boolean; readonly allowOutOfOrder: boolean }
   | { readonly name: "rehearse"; readonly json: boolean }
@@ -32,6 +32,7 @@ export type Command =
   | { readonly name: "baseline"; readonly to: number; readonly yes: boolean }
   | { readonly name: "create"; readonly migrationName: string }
   | { readonly name: "check"; readonly json: boolean }
+  | { readonly name: "verify-rollbacks"; readonly json: boolean }
   | { readonly name: "resolve"; readonly version: number; readonly action: ResolveAction };
 export type CommandName = Command["name"];
 
@@ -127,6 +128,10 @@ const EnvSchema = z.object({
     .default(DEFAULT_LOCK_ATTEMPTS),
   MIGRATE_RUN_TIMEOUT: duration.optional(),
   MIGRATE_LINT: LintModeSchema,
+  MIGRATE_STRICT_DRIFT: z
+    .enum(["0", "1", "false", "true"], { error: 'must be "1" (refuse on schema drift) or "0"' })
+    .default("0")
+    .transform((value) => value === "1" || value === "true"),
   EMBEDDED_POSTGRES_PORT: z.coerce
     .number({ error: "must be a port number" })
     .int()
@@ -144,6 +149,7 @@ const FLAGS = {
   embedded: { type: "boolean" },
   "public-url": { type: "boolean" },
   "allow-out-of-order": { type: "boolean" },
+  "strict-drift": { type: "boolean" },
   json: { type: "boolean" },
   "exit-code": { type: "boolean" },
   to: { type: "string" },
@@ -159,7 +165,7 @@ const RESOLVE_ACTIONS = ["rolled-back", "applied", "accept-checksum", "forget"] 
 
 /** The flags each command accepts; any other flag given to it is an error, not silently ignored. */
 const COMMAND_FLAGS: Record<CommandName, readonly FlagName[]> = {
-  up: ["embedded", "public-url", "allow-out-of-order"],
+  up: ["embedded", "public-url", "allow-out-of-order", "strict-drift"],
   status: ["embedded", "public-url", "json", "exit-code"],
   plan: ["embedded", "public-url", "json", "allow-out-of-order"],
   rehearse: ["embedded", "public-url", "json"],
@@ -167,6 +173,7 @@ const COMMAND_FLAGS: Record<CommandName, readonly FlagName[]> = {
   baseline: ["embedded", "public-url", "to", "yes"],
   create: [],
   check: ["json"],
+  "verify-rollbacks": ["embedded", "public-url", "json"],
   resolve: ["embedded", "public-url", ...RESOLVE_ACTIONS],
 };
 
@@ -192,6 +199,7 @@ commands:
                                (adopting a database whose schema was applied by hand)
   create <name>                write the next NNN_<name>.sql and NNN_rollback.sql
   check [--json]               lint the migration files (no database), as up does before applying
+  verify-rollbacks [--json]    in a scratch database, check that every rollback restores the schema exactly
   resolve <version> <action>   settle a migration the job refuses to pass:
       --rolled-back            a failed no-transaction migration was undone; retry it on the next run
       --applied                a failed no-transaction migration was finished by hand; record it as applied
@@ -203,13 +211,14 @@ flags:
   --public-url                 connect with DATABASE_PUBLIC_URL over TLS instead of DATABASE_URL
                                (railway run from a laptop, which cannot reach *.railway.internal)
   --allow-out-of-order         apply pending versions lower than the highest applied one
+  --strict-drift               refuse (exit 4) when the schema was changed outside migrations, instead of warning
   --json                       print one JSON document on stdout (log lines go to stderr)
   --yes                        confirm down or baseline without a terminal
   -h, --help                   show this help
 
 environment: DATABASE_URL, DATABASE_PUBLIC_URL, MIGRATIONS_DIR, MIGRATIONS_TABLE, LOG_FORMAT,
   MIGRATE_LOCK_WAIT, MIGRATE_CONNECT_TIMEOUT, MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT,
-  MIGRATE_IDLE_IN_TRANSACTION_TIMEOUT, MIGRATE_LOCK_ATTEMPTS, MIGRATE_RUN_TIMEOUT, MIGRATE_LINT,
+  MIGRATE_IDLE_IN_TRANSACTION_TIMEOUT, MIGRATE_LOCK_ATTEMPTS, MIGRATE_RUN_TIMEOUT, MIGRATE_LINT, MIGRATE_STRICT_DRIFT,
   EMBEDDED_POSTGRES_PORT, EMBEDDED_POSTGRES_DIR (see README.md)`;
 
 const TWO_WAYS_TO_RUN = `DATABASE_URL is not set. Either set it (on Railway it comes from the service's variables:
@@ -239,7 +248,8 @@ export function parseConfig(
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
-    command,
+    // MIGRATE_STRICT_DRIFT=1 is the same switch as --strict-drift, for a service that always wants it.
+    command: command.name === "up" ? { ...command, strictDrift: command.strictDrift || vars.MIGRATE_STRICT_DRIFT } : command,
     database,
     migrationsDir: vars.MIGRATIONS_DIR ?? layout.migrationsDir,
     table: vars.MIGRATIONS_TABLE,
@@ -362,7 +372,7 @@ function buildCommand(name: CommandName, args: string[], flags: ParsedFlags["val
   switch (name) {
     case "up":
       noArguments();
-      return { name, allowOutOfOrder: flags["allow-out-of-order"] ?? false };
+      return { name, allowOutOfOrder: flags["allow-out-of-order"] ?? false, strictDrift: flags["strict-drift"] ?? false };
     case "status":
       noArguments();
       return { name, json: flags.json ?? false, exitCode: flags["exit-code"] ?? false };
@@ -371,6 +381,7 @@ function buildCommand(name: CommandName, args: string[], flags: ParsedFlags["val
       return { name, json: flags.json ?? false, allowOutOfOrder: flags["allow-out-of-order"] ?? false };
     case "rehearse":
     case "check":
+    case "verify-rollbacks":
       noArguments();
       return { name, json: flags.json ?? false };
     case "down":

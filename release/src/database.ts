@@ -62,6 +62,8 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
   const sql = postgres(options.url, {
     max: 1,
     prepare: false,
+    // The job sends no array or custom-type parameters, so it skips the type catalog query on connect.
+    fetch_types: false,
     idle_timeout: 0,
     connect_timeout: Math.max(1, Math.ceil(Math.min(options.connectTimeoutMs, MAX_ATTEMPT_MS) / 1000)),
     connection: { application_name: applicationName(options.runner) },

@@ -32,6 +32,16 @@ export interface RunEnd {
   readonly outcome: Exclude<RunOutcome, "running">;
   readonly errorCode?: string | undefined;
   readonly errorMessage?: string | undefined;
+  /** The schema as the run left it (successful runs): what the next run checks for drift against. */
+  readonly schema?: RecordedSchema | undefined;
+}
+
+/** A schema snapshot as the history keeps it: its hash, and the snapshot itself to explain a change. */
+export interface RecordedSchema {
+  readonly hash: string;
+  readonly snapshot: unknown;
+  /** When the run that recorded it ended. */
+  readonly recordedAt?: Date;
 }
 
 type SummaryRow = {
@@ -98,7 +108,9 @@ export class RunHistory {
         error_code = ${end.errorCode ?? null},
         error_message = ${end.errorMessage ?? null},
         applied = (select count(*) from ${qualifiedTable(sql, this.#tracking)} t
-                   where t.status = 'applied' and t.applied_at >= r.started_at)
+                   where t.status = 'applied' and t.applied_at >= r.started_at),
+        schema_hash = ${end.schema?.hash ?? null},
+        schema_snapshot = ${end.schema ? JSON.stringify(end.schema.snapshot) : null}::text::jsonb
       where r.id = ${this.#runId!}`;
   }
 
@@ -143,8 +155,20 @@ export class RunHistory {
         deployment_id text,
         git_commit text,
         environment text,
-        runner_version text not null
+        runner_version text not null,
+        schema_hash text,
+        schema_snapshot jsonb
       )`;
+  }
+
+  /** The schema the last successful run left, if any run recorded one. */
+  async lastSchema(sql: Queryable): Promise<RecordedSchema | undefined> {
+    if (!(await tableExists(sql, this.#table))) return undefined;
+    const [row] = await sql<{ schema_hash: string; schema_snapshot: unknown; finished_at: Date }[]>`
+      select schema_hash, schema_snapshot, finished_at from ${qualifiedTable(sql, this.#table)}
+      where kind = 'run' and outcome = 'succeeded' and schema_hash is not null
+      order by id desc limit 1`;
+    return row && { hash: row.schema_hash, snapshot: row.schema_snapshot, recordedAt: row.finished_at };
   }
 
   /** The last runs, newest first, for `status`. */

@@ -3,7 +3,7 @@
  * transaction together with its tracking row; a no-transaction file runs statement by statement
  * and is marked running, then applied or failed, so a failure part-way is never forgotten.
  */
-import { MigrationError as UmzugMigrationError, Umzug } from "umzug";
+import { loadUmzug, unwrapUmzug } from "./umzug.ts";
 import type { Sql, TransactionSql } from "postgres";
 import { LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
 import { pause, throwIfCancelled } from "./cancellation.ts";
@@ -81,6 +81,8 @@ const LOCK_CONTENTION = new Set(["55P03", "40P01"]);
 const BLOCKER_WATCH_DELAY_MS = 250;
 
 export async function applyMigrations(plans: readonly PlannedMigration[], deps: RunnerDeps): Promise<number> {
+  if (plans.length === 0) return 0;
+  const { Umzug } = await loadUmzug();
   let context: MigrationContext | undefined;
   const umzug = new Umzug<MigrationContext>({
     migrations: plans.map((plan) => ({
@@ -249,10 +251,6 @@ export function explainFailure(error: unknown, doing: string, afterwards = ""): 
   return new RunAbortedError(`while ${doing}: ${message} (${errorCode(original)})${afterwards}; check the outcome with ${COMMAND} status`, { cause: original });
 }
 
-/** Umzug wraps what a migration throws in its own MigrationError; the job reports the original. */
-export function unwrapUmzug(error: unknown): unknown {
-  return error instanceof UmzugMigrationError ? error.cause : error;
-}
 
 export function migrationAttributes(file: MigrationFile): Record<string, unknown> {
   return { migration: file.name, version: file.version, file: file.fileName };
@@ -266,6 +264,7 @@ export async function executeMigration(sql: Queryable, plan: PlannedMigration, l
   const { file, statements, module } = plan;
   if (module) return runModuleFunction(sql as TransactionSql, file, module.up, rolledBack(file));
   await runStatements(sql, file, statements, {
+    pipelined: file.transactional,
     // Without a transaction each statement commits on its own: never start one without the lock.
     beforeEach: file.transactional ? undefined : (index) => (index > 0 ? lock.assertHeld(sql) : Promise.resolve()),
     outcome: (index) =>
@@ -290,19 +289,37 @@ export interface StatementOptions {
   /** What the failure message says happened, given the index of the failing statement. */
   readonly outcome: (failedIndex: number) => string;
   readonly beforeEach?: ((index: number) => Promise<void>) | undefined;
+  /**
+   * Inside a transaction, send every statement at once instead of waiting for each: one round trip
+   * for the file. Once one fails, PostgreSQL refuses the rest (25P02), so the first failure in order
+   * is the one to report. Never without a transaction, where a statement after a failure would run.
+   */
+  readonly pipelined?: boolean;
 }
 
 /** Runs parsed statements in order; a failure names the file, line and column of the statement. */
 export async function runStatements(sql: Queryable, source: SqlSource, statements: readonly Statement[], options: StatementOptions): Promise<void> {
+  if (options.pipelined) return runPipelined(sql, source, statements, options);
   for (const [index, statement] of statements.entries()) {
     await options.beforeEach?.(index);
     try {
       await sql.unsafe(statement.text).simple();
     } catch (error) {
-      const server = serverError(error);
-      throw new MigrationFailedError(locateInFile(source, statement, server.position), server, options.outcome(index), { cause: error });
+      throw statementFailure(source, statement, error, options.outcome(index));
     }
   }
+}
+
+async function runPipelined(sql: Queryable, source: SqlSource, statements: readonly Statement[], options: StatementOptions): Promise<void> {
+  const results = await Promise.allSettled(statements.map((statement) => sql.unsafe(statement.text).simple()));
+  const failed = results.findIndex((result) => result.status === "rejected");
+  if (failed < 0) return;
+  throw statementFailure(source, statements[failed]!, (results[failed] as PromiseRejectedResult).reason, options.outcome(failed));
+}
+
+function statementFailure(source: SqlSource, statement: Statement, error: unknown, outcome: string): MigrationFailedError {
+  const server = serverError(error);
+  return new MigrationFailedError(locateInFile(source, statement, server.position), server, outcome, { cause: error });
 }
 
 function rolledBack(file: MigrationFile): string {

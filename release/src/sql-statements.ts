@@ -3,7 +3,7 @@
  * `BEGIN ... END` inside a function body or a DO block is never mistaken for transaction control,
  * and every statement knows the line it starts on.
  */
-import { loadModule, parseSync, type ParseResult } from "libpg-query";
+import type { ParseResult } from "libpg-query";
 import { RefusedError, type Refusal, type SourceLocation } from "./errors.ts";
 import { byteOffsetOfCharacter, lineColumnAtByte } from "./source-position.ts";
 import type { SqlSource } from "./migration-files.ts";
@@ -19,18 +19,49 @@ export interface Statement {
   readonly line: number;
 }
 
+/** A line comment or a block comment, found by PostgreSQL's own scanner (so never one inside a string). */
+export interface SqlComment {
+  readonly text: string;
+  readonly byteOffset: number;
+}
+
 export interface SqlParser {
   /** Statements of a file in order. Throws RefusedError on a syntax error, naming file:line. */
   statements(file: SqlSource): Statement[];
+  /** Every comment in a file, in order. */
+  comments(file: SqlSource): SqlComment[];
 }
 
-/** Loads the parser (a WebAssembly module, about 20 ms): done only when there is SQL to parse. */
-export async function loadSqlParser(): Promise<SqlParser> {
+/**
+ * Loads the parser, a WebAssembly module instantiated when it is imported (about 20 ms and 20 MB):
+ * done only when there is SQL to parse, never on a deploy with nothing pending.
+ */
+export function loadSqlParser(): Promise<SqlParser> {
+  parserLoading ??= createParser();
+  return parserLoading;
+}
+
+let parserLoading: Promise<SqlParser> | undefined;
+
+/** One parser per process, remembering each file's statements: the lint gate and the planner parse the same files. */
+async function createParser(): Promise<SqlParser> {
+  const { loadModule, parseSync, scanSync } = await import("libpg-query");
   await loadModule();
-  return { statements: splitStatements };
+  const parsed = new WeakMap<SqlSource, Statement[]>();
+  return {
+    statements: (file) => {
+      const statements = parsed.get(file) ?? splitStatements(file, parseSync);
+      parsed.set(file, statements);
+      return statements;
+    },
+    comments: (file) =>
+      scanSync(file.text)
+        .tokens.filter((token) => token.tokenName === "SQL_COMMENT" || token.tokenName === "C_COMMENT")
+        .map((token) => ({ text: token.text, byteOffset: token.start })),
+  };
 }
 
-function splitStatements(file: SqlSource): Statement[] {
+function splitStatements(file: SqlSource, parseSync: (sql: string) => ParseResult): Statement[] {
   let result: ParseResult;
   try {
     result = parseSync(file.text);

@@ -67,6 +67,10 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     this.#identity = identity;
   }
 
+  get table(): TableName {
+    return this.#table;
+  }
+
   get qualifiedName(): string {
     return `${this.#table.schema}.${this.#table.table}`;
   }
@@ -215,7 +219,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
         applied_by = excluded.applied_by, deployment_id = excluded.deployment_id,
         git_commit = excluded.git_commit, environment = excluded.environment,
         hold_reason = excluded.hold_reason, last_error = excluded.last_error, updated_at = now()
-      where t.status = any(${sql.array([...replacing])}::text[])`;
+      where t.status in (select json_array_elements_text(${JSON.stringify(replacing)}::text::json))`;
     return result.count;
   }
 

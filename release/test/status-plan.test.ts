@@ -76,6 +76,7 @@ const StatusSchema = z.strictObject({
       lost_attempts: Count,
     }),
   ),
+  drift: z.strictObject({ since: z.iso.datetime().nullable(), differences: z.array(z.string().min(1)) }).nullable(),
 });
 
 const PlanSchema = z.strictObject({

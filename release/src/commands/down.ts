@@ -3,7 +3,7 @@
  * runs through Umzug's `down`, the counterpart of how `up` applies, in one transaction together
  * with removing its tracking row: a rollback that fails leaves its migration applied and recorded.
  */
-import { Umzug } from "umzug";
+import { loadUmzug } from "../umzug.ts";
 import type { TransactionSql } from "postgres";
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
@@ -20,7 +20,7 @@ import type { LockedRun } from "./context.ts";
 export type DownOptions = Extract<Command, { name: "down" }>;
 
 /** How one applied migration is undone, checked before anything runs. */
-interface PlannedRollback {
+export interface PlannedRollback {
   readonly file: MigrationFile;
   /** What runs, for the log: `008_rollback.sql (5 statements)` or `TypeScript down()`. */
   readonly description: string;
@@ -87,7 +87,7 @@ async function planRollback(entry: MigrationEntry, parser: SqlParser): Promise<P
   return sqlRollback(file, file.rollback, parser);
 }
 
-function typeScriptRollback(file: MigrationFile, undo: MigrationFunction): PlannedRollback {
+export function typeScriptRollback(file: MigrationFile, undo: MigrationFunction): PlannedRollback {
   return {
     file,
     description: "TypeScript down()",
@@ -95,7 +95,7 @@ function typeScriptRollback(file: MigrationFile, undo: MigrationFunction): Plann
   };
 }
 
-function sqlRollback(file: MigrationFile, rollback: SqlSource, parser: SqlParser): PlannedRollback {
+export function sqlRollback(file: MigrationFile, rollback: SqlSource, parser: SqlParser): PlannedRollback {
   const statements = parser.statements(rollback);
   const refusals = transactionControlRefusals(rollback, statements).map((refusal) => ({
     ...refusal,
@@ -139,6 +139,7 @@ function noRollback(file: MigrationFile): Refusal {
 async function rollBack(plans: readonly PlannedRollback[], run: LockedRun): Promise<void> {
   const rolledBack: MigrationFile[] = [];
   let context: MigrationContext | undefined;
+  const { Umzug } = await loadUmzug();
   const umzug = new Umzug<MigrationContext>({
     migrations: plans.map((plan) => ({
       name: plan.file.name,

@@ -12,6 +12,7 @@ import type { Command } from "../config.ts";
 import type { MigrationLanguage } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";
 import type { RunOutcome, RunSummary } from "../run-history.ts";
+import { findDrift, type SchemaDrift } from "../drift.ts";
 import type { ReadOnlyRun } from "./context.ts";
 
 export type StatusOptions = Extract<Command, { name: "status" }>;
@@ -79,6 +80,8 @@ export interface StatusDocument {
   readonly summary: StateCounts & { readonly total: number };
   /** The last runs, newest first (empty before the first run that passed validation). */
   readonly runs: readonly StatusRun[];
+  /** Changes made outside migrations since the last successful run; null when there are none (or nothing was recorded yet). */
+  readonly drift: { readonly since: string | null; readonly differences: readonly string[] } | null;
 }
 
 /** How many of the last runs status shows. */
@@ -88,8 +91,11 @@ export async function status(run: ReadOnlyRun, options: StatusOptions): Promise<
   const started = performance.now();
   const { entries } = await readMigrationState(run, { allowOutOfOrder: false });
   const runs = await run.history.recent(run.sql, RECENT_RUNS);
+  const drift = await findDrift(run.sql, run.history, run.storage.table);
   const counts = countStates(entries);
-  run.writeDocument(options.json ? JSON.stringify(statusDocument(run.storage.qualifiedName, entries, counts, runs)) : statusText(entries, runs));
+  run.writeDocument(
+    options.json ? JSON.stringify(statusDocument(run.storage.qualifiedName, entries, counts, runs, drift)) : statusText(entries, runs, drift),
+  );
 
   const failCheck = options.exitCode && entries.some((entry) => NEEDS_ATTENTION.has(entry.state));
   const why = failCheck ? " (exit 4: something is pending, failed, changed, missing or out of order)" : "";
@@ -135,8 +141,20 @@ function describeCounts(counts: StateCounts, total: number): string {
   return present.length > 0 ? `${plural(total, "migration")}: ${present.join(", ")}` : "no migrations";
 }
 
-function statusDocument(table: string, entries: readonly MigrationEntry[], counts: StateCounts, runs: readonly RunSummary[]): StatusDocument {
-  return { table, migrations: entries.map(migrationDocument), summary: { ...counts, total: entries.length }, runs: runs.map(runDocument) };
+function statusDocument(
+  table: string,
+  entries: readonly MigrationEntry[],
+  counts: StateCounts,
+  runs: readonly RunSummary[],
+  drift: SchemaDrift | undefined,
+): StatusDocument {
+  return {
+    table,
+    migrations: entries.map(migrationDocument),
+    summary: { ...counts, total: entries.length },
+    runs: runs.map(runDocument),
+    drift: drift ? { since: drift.since?.toISOString() ?? null, differences: drift.differences } : null,
+  };
 }
 
 function runDocument(run: RunSummary): StatusRun {
@@ -185,8 +203,14 @@ function holdReason(entry: MigrationEntry): string {
   return entry.file?.holdReason ?? entry.record?.holdReason ?? "";
 }
 
-function statusText(entries: readonly MigrationEntry[], runs: readonly RunSummary[]): string {
-  return [...migrationsText(entries), ...runsText(runs)].join("\n");
+function statusText(entries: readonly MigrationEntry[], runs: readonly RunSummary[], drift: SchemaDrift | undefined): string {
+  return [...migrationsText(entries), ...runsText(runs), ...driftText(drift)].join("\n");
+}
+
+function driftText(drift: SchemaDrift | undefined): string[] {
+  if (!drift) return [];
+  const since = drift.since ? ` since ${formatTime(drift.since)}` : "";
+  return ["", `schema changed outside migrations${since}:`, ...drift.differences.map((difference) => `  ${difference}`)];
 }
 
 function runsText(runs: readonly RunSummary[]): string[] {

@@ -7,11 +7,14 @@ import { classify, planUp, type UpPlan } from "../migration-state.ts";
 import type { Logger } from "../log.ts";
 import { applyMigrations, migrationAttributes, planMigrations } from "../runner.ts";
 import { enforceLintGate } from "../lint/lint.ts";
+import { driftRefusal, driftSummary, findDrift } from "../drift.ts";
 import { formatDuration } from "../duration.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface UpOptions {
   readonly allowOutOfOrder: boolean;
+  /** Refuse, rather than warn, when the schema was changed outside migrations. */
+  readonly strictDrift: boolean;
 }
 
 export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> {
@@ -22,10 +25,14 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
   await enforceLintGate(state.pending, run.lint, logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];
+  await checkDrift(run, options.strictDrift);
   await storage.ensureTable(sql);
 
+  const recordedHolds = new Map(records.filter((record) => record.status === "held").map((record) => [record.version, record]));
   for (const file of state.held) {
-    await storage.recordHeld(sql, file);
+    const recorded = recordedHolds.get(file.version);
+    // A deploy with nothing new writes nothing: the hold is rewritten only when it changed.
+    if (recorded?.holdReason !== file.holdReason || recorded?.checksum !== file.checksum) await storage.recordHeld(sql, file);
     logger.info("migration_held", `held ${file.fileName}: ${file.holdReason} (remove its -- migrate:hold line to apply it)`, {
       ...migrationAttributes(file),
       reason: file.holdReason,
@@ -41,6 +48,14 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
       : `applied ${applied} migration${applied === 1 ? "" : "s"} in ${formatDuration(durationMs)} (${alreadyApplied} were already applied, ${state.held.length} held)`;
   logger.info("run_finished", summary, { applied, already_applied: alreadyApplied, held: state.held.length, duration_ms: durationMs });
   return ExitCode.success;
+}
+
+/** Compares the live schema with the one the last successful run left, before anything is applied. */
+async function checkDrift(run: LockedRun, strict: boolean): Promise<void> {
+  const drift = await findDrift(run.sql, run.history, run.storage.table);
+  if (!drift) return;
+  if (strict) throw new RefusedError([driftRefusal(drift)]);
+  run.logger.warn("schema_drift", driftSummary(drift), { differences: drift.differences });
 }
 
 /** Every version that applies below the highest applied one is named in the log, every run. */

@@ -7,7 +7,7 @@ import { RefusedError, type Refusal } from "../errors.ts";
 import { lineColumnAtByte } from "../source-position.ts";
 import type { Logger } from "../log.ts";
 import type { MigrationFile } from "../migration-files.ts";
-import type { SqlParser, Statement } from "../sql-statements.ts";
+import type { SqlComment, SqlParser, Statement } from "../sql-statements.ts";
 import { isKnownRule, ruleSpec, squawkRuleNames, RULES, type FindingLevel, type RuleSource } from "./catalog.ts";
 import { RELAXED_NOTE, levelOf, readLintConfig, type LintConfig, type LintMode } from "./lint-config.ts";
 import { jobRuleFindings } from "./rules.ts";
@@ -91,9 +91,10 @@ export async function lintMigrations(files: readonly MigrationFile[], deps: Lint
   const parsed = parseAll(sqlFiles, await deps.loadParser());
   const squawk = await squawkFindings(sqlFiles, config, deps);
   const context = { config, mode: deps.mode, squawkRan: squawk.ran };
-  const findings = parsed.flatMap(({ file, statements }) => {
+  const findings = parsed.flatMap((parsedFile) => {
+    const { file, statements } = parsedFile;
     const raw = [...jobFindingsOf(file, statements), ...squawk.findings.filter((finding) => finding.file === file).map(fromSquawk)];
-    return fileFindings(file, statements, raw, context);
+    return fileFindings(parsedFile, raw, context);
   });
   return { ...empty, linted: sqlFiles.map((file) => file.fileName), findings, notices: squawk.notices, squawkRan: squawk.ran, configPath: config.path };
 }
@@ -101,13 +102,14 @@ export async function lintMigrations(files: readonly MigrationFile[], deps: Lint
 interface ParsedFile {
   readonly file: MigrationFile;
   readonly statements: Statement[];
+  readonly comments: SqlComment[];
 }
 
 function parseAll(files: readonly MigrationFile[], parser: SqlParser): ParsedFile[] {
   const refusals: Refusal[] = [];
   const parsed = files.flatMap((file) => {
     try {
-      return [{ file, statements: parser.statements(file) }];
+      return [{ file, statements: parser.statements(file), comments: parser.comments(file) }];
     } catch (error) {
       if (!(error instanceof RefusedError)) throw error;
       refusals.push(...error.refusals);
@@ -167,11 +169,11 @@ interface FileContext {
   readonly squawkRan: boolean;
 }
 
-function fileFindings(file: MigrationFile, statements: readonly Statement[], raw: readonly RawFinding[], context: FileContext): Finding[] {
+function fileFindings({ file, statements, comments }: ParsedFile, raw: readonly RawFinding[], context: FileContext): Finding[] {
   const reported = raw
     .flatMap((finding) => withLevel(finding, context.config))
     .map((finding) => ({ ...finding, statementIndex: statementIndexAt(statements, finding.byteOffset) }));
-  const { findings, problems } = applyWaivers(reported, findWaivers(file, statements), (rule) => ruleState(rule, context));
+  const { findings, problems } = applyWaivers(reported, findWaivers(file, statements, comments), (rule) => ruleState(rule, context));
   const waiverFindings = problems
     .map((problem) => ({ ...problem, source: "job" as const, help: undefined, waivedBecause: undefined }))
     .flatMap((finding) => withLevel(finding, context.config));

@@ -7,10 +7,9 @@
  * Comments are found with PostgreSQL's own scanner, so `-- lint:allow` inside a string or a
  * function body is never taken for a waiver.
  */
-import { scanSync } from "libpg-query";
 import { lineColumnAtByte } from "../source-position.ts";
 import type { SqlSource } from "../migration-files.ts";
-import type { Statement } from "../sql-statements.ts";
+import type { SqlComment, Statement } from "../sql-statements.ts";
 
 export const WAIVER_SYNTAX = "-- lint:allow <rule> <reason>";
 
@@ -26,19 +25,14 @@ export interface Waiver {
 
 const WAIVER_COMMENT = /^--\s*lint:allow\b(?:\s+(\S+))?(?:\s+(.*))?$/;
 
-/**
- * Every waiver comment in the file, each tied to its statement. Needs libpg-query's module loaded,
- * which loading the SQL parser does; the statements are that parser's.
- */
-export function findWaivers(file: SqlSource, statements: readonly Statement[]): Waiver[] {
+/** Every waiver comment in the file (from the parser's scanner), each tied to its statement. */
+export function findWaivers(file: SqlSource, statements: readonly Statement[], comments: readonly SqlComment[]): Waiver[] {
   const spans = statementSpans(statements);
-  return scanSync(file.text)
-    .tokens.filter((token) => token.tokenName === "SQL_COMMENT")
-    .flatMap((token) => {
-      const match = WAIVER_COMMENT.exec(token.text.trim());
-      if (!match) return [];
-      return [{ rule: match[1], reason: (match[2] ?? "").trim(), byteOffset: token.start, statementIndex: statementFor(file.source, spans, token.start) }];
-    });
+  return comments.flatMap((comment) => {
+    const match = WAIVER_COMMENT.exec(comment.text.trim());
+    if (!match) return [];
+    return [{ rule: match[1], reason: (match[2] ?? "").trim(), byteOffset: comment.byteOffset, statementIndex: statementFor(file.source, spans, comment.byteOffset) }];
+  });
 }
 
 interface Span {

@@ -1,0 +1,60 @@
+/**
+ * Schema drift: a change made outside migrations. Every successful run that changes the database
+ * records the schema it left in the run history (hash and snapshot); the next `up` compares the
+ * live schema with it before applying anything. A difference is a warning naming what changed, or
+ * with --strict-drift (MIGRATE_STRICT_DRIFT=1) a refusal. `status` shows it too.
+ *
+ * A drift is reported by the runs that meet it until one of them succeeds: that run records the
+ * schema as it then is, drift included.
+ */
+import { describeDifference, diffSnapshots, parseStoredSnapshot, snapshotHash, takeSnapshot } from "./schema-snapshot.ts";
+import { COMMAND } from "./migration-state.ts";
+import type { Refusal } from "./errors.ts";
+import type { TableName } from "./config.ts";
+import type { Queryable } from "./database.ts";
+import type { RecordedSchema, RunHistory } from "./run-history.ts";
+
+export interface SchemaDrift {
+  /** When the run that recorded the expected schema ended. */
+  readonly since: Date | undefined;
+  /** One readable line per difference, e.g. "column platform.users.nickname added (text, nullable)". */
+  readonly differences: readonly string[];
+}
+
+/** The job's own bookkeeping is not part of the schema it checks. */
+export function bookkeepingTables(table: TableName): string[] {
+  return [`${table.schema}.${table.table}`, `${table.schema}.${table.table}_runs`];
+}
+
+/** The live schema, in the form the run history keeps. */
+export async function liveSchema(sql: Queryable, table: TableName): Promise<RecordedSchema> {
+  const snapshot = await takeSnapshot(sql, { exclude: bookkeepingTables(table) });
+  return { hash: snapshotHash(snapshot), snapshot };
+}
+
+/** How the live schema differs from the one the last successful run recorded; undefined when it does not, or nothing was recorded. */
+export async function findDrift(sql: Queryable, history: RunHistory, table: TableName): Promise<SchemaDrift | undefined> {
+  const expected = await history.lastSchema(sql);
+  const expectedSnapshot = expected && parseStoredSnapshot(expected.snapshot);
+  // Recorded in another snapshot format (an older job): nothing to compare with until this run records anew.
+  if (!expected || !expectedSnapshot) return undefined;
+  const live = await takeSnapshot(sql, { exclude: bookkeepingTables(table) });
+  if (snapshotHash(live) === expected.hash) return undefined;
+  return { since: expected.recordedAt, differences: diffSnapshots(expectedSnapshot, live).map(describeDifference) };
+}
+
+export function driftSummary(drift: SchemaDrift): string {
+  const since = drift.since ? ` since the last successful run (${drift.since.toISOString()})` : "";
+  return `the schema was changed outside migrations${since}: ${drift.differences.join("; ")}`;
+}
+
+export function driftRefusal(drift: SchemaDrift): Refusal {
+  return {
+    check: "schema_drift",
+    file: "(database schema)",
+    message: driftSummary(drift),
+    resolution:
+      "put the change in a migration (or undo it by hand); to accept the schema as it is now, run " +
+      `${COMMAND} up once without --strict-drift and MIGRATE_STRICT_DRIFT: it warns and records the schema`,
+  };
+}
