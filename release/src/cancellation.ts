@@ -19,7 +19,7 @@ export class CancelledError extends MigrateError {
     readonly reason: CancelReason,
     readonly interrupted: string,
   ) {
-    super(`${describeReason(reason)}: stopped while ${interrupted}; nothing half-applied was kept (an open transaction was rolled back) and the lock was released`);
+    super(`${describeReason(reason)}: stopped while ${interrupted}; nothing half-applied was kept (an open transaction was rolled back, and a migration lock held was released)`);
   }
 
   get exitCode(): ExitCode {

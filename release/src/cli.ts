@@ -181,6 +181,7 @@ async function runAgainst(
     if (!lockSession) return await runReadOnly(command, readOnly);
 
     const recorded = RECORDED_COMMANDS.has(command.name);
+    let unchangedSchema: RecordedSchema | undefined;
     if (recorded) await history.recordStart(lockSession.sql, command.name);
     activity = "waiting for the migration lock";
     const locked = withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger, signal }, (lock) => {
@@ -192,12 +193,14 @@ async function runAgainst(
         policy: config.policy,
         signal,
         onMigration: (name) => (currentMigration = name),
+        schemaUnchanged: (schema) => (unchangedSchema = schema),
         onAttemptFailed: (file, attempt) => history.recordLostAttempt(lockSession.sql, file.name, attempt),
         confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal) }),
       });
     });
     const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
-    return recorded ? await recordOutcome(history, lockSession, logger, outcome, () => liveSchema(lockSession.sql, config.table)) : await outcome;
+    const schemaNow = async () => unchangedSchema ?? liveSchema(lockSession.sql, config.table);
+    return recorded ? await recordOutcome(history, lockSession, logger, outcome, schemaNow) : await outcome;
   } catch (error) {
     throw asCancelled(error);
   } finally {

@@ -32,15 +32,27 @@ export async function liveSchema(sql: Queryable, table: TableName): Promise<Reco
   return { hash: snapshotHash(snapshot), snapshot };
 }
 
-/** How the live schema differs from the one the last successful run recorded; undefined when it does not, or nothing was recorded. */
-export async function findDrift(sql: Queryable, history: RunHistory, table: TableName): Promise<SchemaDrift | undefined> {
+export interface SchemaCheck {
+  /** The live schema, when there was a recorded one to compare it with. */
+  readonly live: RecordedSchema | undefined;
+  /** How it differs from the recorded one; undefined when it does not. */
+  readonly drift: SchemaDrift | undefined;
+}
+
+/** Compares the live schema with the one the last successful run recorded (nothing to compare before the first). */
+export async function checkSchema(sql: Queryable, history: RunHistory, table: TableName): Promise<SchemaCheck> {
   const expected = await history.lastSchema(sql);
   const expectedSnapshot = expected && parseStoredSnapshot(expected.snapshot);
   // Recorded in another snapshot format (an older job): nothing to compare with until this run records anew.
-  if (!expected || !expectedSnapshot) return undefined;
-  const live = await takeSnapshot(sql, { exclude: bookkeepingTables(table) });
-  if (snapshotHash(live) === expected.hash) return undefined;
-  return { since: expected.recordedAt, differences: diffSnapshots(expectedSnapshot, live).map(describeDifference) };
+  if (!expected || !expectedSnapshot) return { live: undefined, drift: undefined };
+  const snapshot = await takeSnapshot(sql, { exclude: bookkeepingTables(table) });
+  const live = { hash: snapshotHash(snapshot), snapshot };
+  if (live.hash === expected.hash) return { live, drift: undefined };
+  return { live, drift: { since: expected.recordedAt, differences: diffSnapshots(expectedSnapshot, snapshot).map(describeDifference) } };
+}
+
+export async function findDrift(sql: Queryable, history: RunHistory, table: TableName): Promise<SchemaDrift | undefined> {
+  return (await checkSchema(sql, history, table)).drift;
 }
 
 export function driftSummary(drift: SchemaDrift): string {

@@ -11,7 +11,7 @@ import type { MigrationStorage } from "../storage.ts";
 import type { SqlParser } from "../sql-statements.ts";
 import type { MigrationPolicy } from "../config.ts";
 import type { LockAttempt } from "../errors.ts";
-import type { RunHistory } from "../run-history.ts";
+import type { RecordedSchema, RunHistory } from "../run-history.ts";
 import type { LintDeps } from "../lint/lint.ts";
 
 /** Where a command's own document (a table, or one JSON document) goes: stdout. */
@@ -45,6 +45,8 @@ export interface LockedRun extends ReadOnlyRun {
   readonly policy: MigrationPolicy;
   /** Aborted by SIGTERM, SIGINT or the run's time budget. */
   readonly signal: AbortSignal;
+  /** Told the schema as it stands when a run changed nothing, so it is not read a second time for the history. */
+  readonly schemaUnchanged: (schema: RecordedSchema) => void;
   /** Told of every attempt lost to lock contention, for the run history and the log. */
   readonly onAttemptFailed: (file: MigrationFile, attempt: LockAttempt) => Promise<void>;
   /**

@@ -7,7 +7,8 @@ import { classify, planUp, type UpPlan } from "../migration-state.ts";
 import type { Logger } from "../log.ts";
 import { applyMigrations, migrationAttributes, planMigrations } from "../runner.ts";
 import { enforceLintGate } from "../lint/lint.ts";
-import { driftRefusal, driftSummary, findDrift } from "../drift.ts";
+import { checkSchema, driftRefusal, driftSummary } from "../drift.ts";
+import type { RecordedSchema } from "../run-history.ts";
 import { formatDuration } from "../duration.ts";
 import type { LockedRun } from "./context.ts";
 
@@ -25,7 +26,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
   await enforceLintGate(state.pending, run.lint, logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];
-  await checkDrift(run, options.strictDrift);
+  const schemaBefore = await checkDrift(run, options.strictDrift);
   await storage.ensureTable(sql);
 
   const recordedHolds = new Map(records.filter((record) => record.status === "held").map((record) => [record.version, record]));
@@ -40,6 +41,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   }
   warnOutOfOrder(state, logger);
   const applied = await applyMigrations(plans, run);
+  if (applied === 0 && schemaBefore) run.schemaUnchanged(schemaBefore);
   const alreadyApplied = files.length - state.held.length - applied;
   const durationMs = Math.round(performance.now() - started);
   const summary =
@@ -50,12 +52,12 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   return ExitCode.success;
 }
 
-/** Compares the live schema with the one the last successful run left, before anything is applied. */
-async function checkDrift(run: LockedRun, strict: boolean): Promise<void> {
-  const drift = await findDrift(run.sql, run.history, run.storage.table);
-  if (!drift) return;
-  if (strict) throw new RefusedError([driftRefusal(drift)]);
-  run.logger.warn("schema_drift", driftSummary(drift), { differences: drift.differences });
+/** Compares the live schema with the one the last successful run left, before anything is applied; returns the live one. */
+async function checkDrift(run: LockedRun, strict: boolean): Promise<RecordedSchema | undefined> {
+  const { live, drift } = await checkSchema(run.sql, run.history, run.storage.table);
+  if (drift && strict) throw new RefusedError([driftRefusal(drift)]);
+  if (drift) run.logger.warn("schema_drift", driftSummary(drift), { differences: drift.differences });
+  return live;
 }
 
 /** Every version that applies below the highest applied one is named in the log, every run. */
