@@ -7,7 +7,7 @@
  * A drift is reported by the runs that meet it until one of them succeeds: that run records the
  * schema as it then is, drift included.
  */
-import { describeDifference, diffSnapshots, parseStoredSnapshot, snapshotHash, takeSnapshot } from "./schema-snapshot.ts";
+import { describeDifference, diffSnapshots, parseStoredSnapshot, snapshotFingerprint, snapshotHash, takeSnapshot } from "./schema-snapshot.ts";
 import { COMMAND } from "./migration-state.ts";
 import type { Refusal } from "./errors.ts";
 import type { TableName } from "./config.ts";
@@ -28,8 +28,9 @@ export function bookkeepingTables(table: TableName): string[] {
 
 /** The live schema, in the form the run history keeps. */
 export async function liveSchema(sql: Queryable, table: TableName): Promise<RecordedSchema> {
-  const snapshot = await takeSnapshot(sql, { exclude: bookkeepingTables(table) });
-  return { hash: snapshotHash(snapshot), snapshot };
+  const options = { exclude: bookkeepingTables(table) };
+  const [snapshot, fingerprint] = await Promise.all([takeSnapshot(sql, options), snapshotFingerprint(sql, options)]);
+  return { hash: snapshotHash(snapshot), fingerprint, snapshot };
 }
 
 export interface SchemaCheck {
@@ -42,12 +43,17 @@ export interface SchemaCheck {
 /** Compares the live schema with the one the last successful run recorded (nothing to compare before the first). */
 export async function checkSchema(sql: Queryable, history: RunHistory, table: TableName): Promise<SchemaCheck> {
   const expected = await history.lastSchema(sql);
-  const expectedSnapshot = expected && parseStoredSnapshot(expected.snapshot);
+  if (!expected) return { live: undefined, drift: undefined };
+  const options = { exclude: bookkeepingTables(table) };
+  const fingerprint = await snapshotFingerprint(sql, options);
+  // The usual deploy: the schema is as the last run left it, known without reading the snapshot.
+  if (fingerprint === expected.fingerprint) return { live: { hash: expected.hash, fingerprint }, drift: undefined };
+
+  const expectedSnapshot = parseStoredSnapshot(await history.storedSnapshot(sql, expected.hash));
+  const snapshot = await takeSnapshot(sql, options);
+  const live = { hash: snapshotHash(snapshot), fingerprint, snapshot };
   // Recorded in another snapshot format (an older job): nothing to compare with until this run records anew.
-  if (!expected || !expectedSnapshot) return { live: undefined, drift: undefined };
-  const snapshot = await takeSnapshot(sql, { exclude: bookkeepingTables(table) });
-  const live = { hash: snapshotHash(snapshot), snapshot };
-  if (live.hash === expected.hash) return { live, drift: undefined };
+  if (!expectedSnapshot || live.hash === expected.hash) return { live, drift: undefined };
   return { live, drift: { since: expected.recordedAt, differences: diffSnapshots(expectedSnapshot, snapshot).map(describeDifference) } };
 }
 

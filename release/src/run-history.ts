@@ -36,10 +36,15 @@ export interface RunEnd {
   readonly schema?: RecordedSchema | undefined;
 }
 
-/** A schema snapshot as the history keeps it: its hash, and the snapshot itself to explain a change. */
+/**
+ * A schema as the history keeps it: the snapshot's hash, the server's fingerprint (cheap to
+ * compare), and the snapshot itself to explain a later change. A run that found the schema as the
+ * last one left it stores no second copy of the snapshot.
+ */
 export interface RecordedSchema {
   readonly hash: string;
-  readonly snapshot: unknown;
+  readonly fingerprint: string;
+  readonly snapshot?: unknown;
   /** When the run that recorded it ended. */
   readonly recordedAt?: Date;
 }
@@ -110,7 +115,8 @@ export class RunHistory {
         applied = (select count(*) from ${qualifiedTable(sql, this.#tracking)} t
                    where t.status = 'applied' and t.applied_at >= r.started_at),
         schema_hash = ${end.schema?.hash ?? null},
-        schema_snapshot = ${end.schema ? JSON.stringify(end.schema.snapshot) : null}::text::jsonb
+        schema_fingerprint = ${end.schema?.fingerprint ?? null},
+        schema_snapshot = ${end.schema?.snapshot === undefined ? null : JSON.stringify(end.schema.snapshot)}::text::jsonb
       where r.id = ${this.#runId!}`;
   }
 
@@ -157,18 +163,27 @@ export class RunHistory {
         environment text,
         runner_version text not null,
         schema_hash text,
+        schema_fingerprint text,
         schema_snapshot jsonb
       )`;
   }
 
-  /** The schema the last successful run left, if any run recorded one. */
+  /** The schema the last successful run left (without its snapshot), if any run recorded one. */
   async lastSchema(sql: Queryable): Promise<RecordedSchema | undefined> {
     if (!(await tableExists(sql, this.#table))) return undefined;
-    const [row] = await sql<{ schema_hash: string; schema_snapshot: unknown; finished_at: Date }[]>`
-      select schema_hash, schema_snapshot, finished_at from ${qualifiedTable(sql, this.#table)}
-      where kind = 'run' and outcome = 'succeeded' and schema_hash is not null
+    const [row] = await sql<{ schema_hash: string; schema_fingerprint: string; finished_at: Date }[]>`
+      select schema_hash, schema_fingerprint, finished_at from ${qualifiedTable(sql, this.#table)}
+      where kind = 'run' and outcome = 'succeeded' and schema_hash is not null and schema_fingerprint is not null
       order by id desc limit 1`;
-    return row && { hash: row.schema_hash, snapshot: row.schema_snapshot, recordedAt: row.finished_at };
+    return row && { hash: row.schema_hash, fingerprint: row.schema_fingerprint, recordedAt: row.finished_at };
+  }
+
+  /** The stored snapshot with this hash (kept by the run that first recorded it). */
+  async storedSnapshot(sql: Queryable, hash: string): Promise<unknown> {
+    const [row] = await sql<{ schema_snapshot: unknown }[]>`
+      select schema_snapshot from ${qualifiedTable(sql, this.#table)}
+      where schema_hash = ${hash} and schema_snapshot is not null order by id desc limit 1`;
+    return row?.schema_snapshot;
   }
 
   /** The last runs, newest first, for `status`. */

@@ -224,6 +224,20 @@ export function parseStoredSnapshot(stored: unknown): SchemaSnapshot | undefined
   return parsed.success ? (parsed.data as unknown as SchemaSnapshot) : undefined;
 }
 
+/**
+ * A fingerprint of the same catalog query, computed by the server: 32 characters instead of the
+ * whole snapshot. Equal fingerprints mean an unchanged schema; different ones only mean "compare
+ * the snapshots" (the server's text also holds what the snapshot later leaves out or reorders).
+ */
+export async function snapshotFingerprint(sql: Queryable, options: SnapshotOptions): Promise<string> {
+  const read = async (tx: Queryable) => {
+    await tx`select set_config('search_path', '', true)`;
+    const [row] = await tx.unsafe<{ fingerprint: string }[]>(`select md5(s.snapshot::text) as fingerprint from (${SNAPSHOT_QUERY}) as s`, [JSON.stringify(options.exclude)]);
+    return row!.fingerprint;
+  };
+  return isSession(sql) ? sql.begin("isolation level repeatable read read only", read) : read(sql);
+}
+
 function isSession(sql: Queryable): sql is Sql {
   return "begin" in sql;
 }
