@@ -171,6 +171,21 @@ export class LockContentionError extends MigrateError {
   }
 }
 
+/** A migration failure in a JSON document: every field present, null when the server sent none. */
+export function failureDocument({ location, server }: MigrationFailedError) {
+  return {
+    file: location.file,
+    line: location.line,
+    column: location.column,
+    statement: location.statement,
+    code: server.code,
+    message: server.message,
+    detail: server.detail ?? null,
+    hint: server.hint ?? null,
+    where: server.where ?? null,
+  };
+}
+
 /** The run could not go on safely (the lock's connection was lost). Exit 1. */
 export class RunAbortedError extends MigrateError {
   readonly exitCode = ExitCode.migrationFailed;

@@ -8,7 +8,7 @@
  * transaction's body always ends by throwing, so postgres.js can only roll it back.
  */
 import type { TransactionSql } from "postgres";
-import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedError } from "../errors.ts";
+import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, failureDocument } from "../errors.ts";
 import { errorCode } from "../database.ts";
 import { classify, planUp, type UpPlan } from "../migration-state.ts";
 import { describeWork, executeMigration, migrationAttributes, planMigrations, type PlannedMigration } from "../runner.ts";
@@ -251,7 +251,7 @@ function jsonDocument(report: readonly RehearsedMigration[], durationMs: number)
       file: entry.file.fileName,
       outcome: entry.outcome,
       duration_ms: entry.durationMs,
-      error: entry.error ? jsonError(entry.error) : null,
+      error: entry.error ? failureDocument(entry.error) : null,
       lock_waits: entry.lockWaits.map((wait) => ({
         waited_ms: wait.waitedMs,
         lock_type: wait.lock.type,
@@ -261,20 +261,6 @@ function jsonDocument(report: readonly RehearsedMigration[], durationMs: number)
       })),
     })),
   });
-}
-
-function jsonError({ location, server }: MigrationFailedError) {
-  return {
-    file: location.file,
-    line: location.line,
-    column: location.column,
-    statement: location.statement,
-    code: server.code,
-    message: server.message,
-    detail: server.detail ?? null,
-    hint: server.hint ?? null,
-    where: server.where ?? null,
-  };
 }
 
 function describeLock(lock: AwaitedLock): string {

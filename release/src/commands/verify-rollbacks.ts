@@ -16,7 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Sql } from "postgres";
-import { ExitCode, MigrationFailedError, RefusedError, RunAbortedError, DatabaseUnavailableError, type Refusal } from "../errors.ts";
+import { ExitCode, MigrationFailedError, RefusedError, RunAbortedError, DatabaseUnavailableError, type Refusal, failureDocument } from "../errors.ts";
 import { CancelledError, cancelReasonOf, throwIfCancelled } from "../cancellation.ts";
 import { closeSession, errorCode, openSession, type Session } from "../database.ts";
 import { describeTarget } from "../redact.ts";
@@ -474,21 +474,8 @@ function jsonDocument(report: readonly VerifiedPair[], target: string, database:
         detail: difference.detail ?? null,
         text: describeDifference(difference),
       })),
-      error: pair.error ? jsonError(pair.error) : null,
+      error: pair.error ? failureDocument(pair.error) : null,
     })),
     summary: { ...counts, total: report.length },
   });
-}
-
-function jsonError({ location, server }: MigrationFailedError) {
-  return {
-    file: location.file,
-    line: location.line,
-    column: location.column,
-    statement: location.statement,
-    code: server.code,
-    message: server.message,
-    detail: server.detail ?? null,
-    hint: server.hint ?? null,
-  };
 }
