@@ -255,6 +255,8 @@ async function recordOutcome(
       await record({ outcome: "failed" });
       return code;
     }
+    // The history table must be in the schema this run records, as it will be in every later one.
+    await history.ensureRun(lockSession.sql).catch(() => undefined);
     const schema = await schemaNow().catch((error: unknown) => {
       logger.warn("schema_not_recorded", `could not snapshot the schema for drift detection: ${error instanceof Error ? error.message : String(error)}`);
       return undefined;

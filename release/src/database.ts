@@ -136,7 +136,29 @@ export function qualifiedTable(sql: Queryable, table: TableName) {
   return sql`${sql(table.schema)}.${sql(table.table)}`;
 }
 
-export async function tableExists(sql: Queryable, table: TableName): Promise<boolean> {
-  const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${`${table.schema}.${table.table}`}) is not null as exists`;
-  return row!.exists;
+/**
+ * Whether one of the job's own tables exists, asked of the database only until it is seen: nothing
+ * drops those tables during a run, so every later check in the run costs no round trip.
+ */
+export class JobTable {
+  #seen = false;
+
+  constructor(readonly name: TableName) {}
+
+  get qualifiedName(): string {
+    return `${this.name.schema}.${this.name.table}`;
+  }
+
+  async exists(sql: Queryable): Promise<boolean> {
+    if (this.#seen) return true;
+    const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`;
+    return this.noteExists(row!.exists);
+  }
+
+  /** Told the answer by a query that asked anyway; returns it. */
+  noteExists(exists: boolean): boolean {
+    this.#seen ||= exists;
+    return exists;
+  }
+
 }

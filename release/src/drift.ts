@@ -49,11 +49,14 @@ export async function checkSchema(sql: Queryable, history: RunHistory, table: Ta
   // The usual deploy: the schema is as the last run left it, known without reading the snapshot.
   if (fingerprint === expected.fingerprint) return { live: { hash: expected.hash, fingerprint }, drift: undefined };
 
-  const expectedSnapshot = parseStoredSnapshot(await history.storedSnapshot(sql, expected.hash));
   const snapshot = await takeSnapshot(sql, options);
-  const live = { hash: snapshotHash(snapshot), fingerprint, snapshot };
+  const hash = snapshotHash(snapshot);
+  // Same schema, told apart only by what the fingerprint also covers: the snapshot is stored already.
+  if (hash === expected.hash) return { live: { hash, fingerprint }, drift: undefined };
+  const live = { hash, fingerprint, snapshot };
+  const expectedSnapshot = parseStoredSnapshot(await history.storedSnapshot(sql, expected.hash));
   // Recorded in another snapshot format (an older job): nothing to compare with until this run records anew.
-  if (!expectedSnapshot || live.hash === expected.hash) return { live, drift: undefined };
+  if (!expectedSnapshot) return { live, drift: undefined };
   return { live, drift: { since: expected.recordedAt, differences: diffSnapshots(expectedSnapshot, snapshot).map(describeDifference) } };
 }
 

@@ -61,14 +61,14 @@ export interface UpPlan {
 }
 
 /** What `up` would do now, given the classified entries. */
-export function planUp(entries: readonly MigrationEntry[], records: readonly MigrationRecord[]): UpPlan {
+export function planUp(entries: readonly MigrationEntry[]): UpPlan {
   const runnable = entries.filter((entry) => (entry.state === "pending" || entry.state === "out_of_order") && !entry.refusal);
   return {
     pending: runnable.map((entry) => entry.file!),
     held: entries.filter((entry) => entry.state === "held" && entry.file).map((entry) => entry.file!),
     outOfOrder: runnable.filter((entry) => entry.outOfOrderReason),
     refusals: entries.flatMap((entry) => (entry.refusal ? [entry.refusal] : [])),
-    highestApplied: highestAppliedVersion(records),
+    highestApplied: highestAppliedVersion(entries.flatMap((entry) => (entry.record ? [entry.record] : []))),
   };
 }
 

@@ -8,7 +8,7 @@
  * exists, so a run refused on a fresh database changes nothing there.
  */
 import type { TableName } from "./config.ts";
-import { qualifiedTable, tableExists, type Queryable } from "./database.ts";
+import { JobTable, qualifiedTable, type Queryable } from "./database.ts";
 import type { LockAttempt } from "./errors.ts";
 import type { RunIdentity } from "./storage.ts";
 
@@ -65,6 +65,7 @@ type SummaryRow = {
 
 export class RunHistory {
   readonly #table: TableName;
+  readonly #existence: JobTable;
   readonly #tracking: TableName;
   readonly #identity: RunIdentity;
   readonly #runnerVersion: string;
@@ -75,25 +76,27 @@ export class RunHistory {
   constructor(tracking: TableName, identity: RunIdentity, runnerVersion: string) {
     this.#tracking = tracking;
     this.#table = { schema: tracking.schema, table: `${tracking.table}_runs` };
+    this.#existence = new JobTable(this.#table);
     this.#identity = identity;
     this.#runnerVersion = runnerVersion;
   }
 
   get qualifiedName(): string {
-    return `${this.#table.schema}.${this.#table.table}`;
+    return this.#existence.qualifiedName;
   }
 
   /** Notes when the run started (the server's clock) and opens its row if the history table exists. */
   async recordStart(sql: Queryable, command: string): Promise<void> {
     this.#command = command;
-    const [row] = await sql<{ now: Date }[]>`select clock_timestamp() as now`;
+    const [row] = await sql<{ now: Date; exists: boolean }[]>`
+      select clock_timestamp() as now, to_regclass(${this.#existence.qualifiedName}) is not null as exists`;
     this.#startedAt = row!.now;
-    if (await tableExists(sql, this.#table)) await this.#insertRun(sql);
+    if (this.#existence.noteExists(row!.exists)) await this.#insertRun(sql);
   }
 
   /** One attempt at a migration was rolled back because of another session's locks. */
   async recordLostAttempt(sql: Queryable, migration: string, attempt: LockAttempt): Promise<void> {
-    if (!(await this.#ensureRun(sql))) return;
+    if (!(await this.ensureRun(sql))) return;
     const identity = this.#identity;
     await sql`
       insert into ${qualifiedTable(sql, this.#table)} (run_id, kind, command, migration, attempt, finished_at, outcome, error_code, error_message,
@@ -105,7 +108,7 @@ export class RunHistory {
 
   /** Completes this run's row; `applied` counts the tracking rows this run applied. */
   async recordEnd(sql: Queryable, end: RunEnd): Promise<void> {
-    if (!(await this.#ensureRun(sql))) return;
+    if (!(await this.ensureRun(sql))) return;
     await sql`
       update ${qualifiedTable(sql, this.#table)} as r set
         finished_at = clock_timestamp(),
@@ -122,11 +125,12 @@ export class RunHistory {
 
   /**
    * The run's row, created late (with the run's own start time) when this run is the one that
-   * created the tracking table. False while the database has no tracking table at all.
+   * created the tracking table. False while the database has no tracking table at all. Called
+   * before the schema the run leaves is read, so that schema already holds the history table.
    */
-  async #ensureRun(sql: Queryable): Promise<boolean> {
+  async ensureRun(sql: Queryable): Promise<boolean> {
     if (this.#runId !== undefined) return true;
-    if (this.#startedAt === undefined || !(await tableExists(sql, this.#tracking))) return false;
+    if (this.#startedAt === undefined || !(await new JobTable(this.#tracking).exists(sql))) return false;
     await this.#ensureTable(sql);
     await this.#insertRun(sql);
     return true;
@@ -170,7 +174,7 @@ export class RunHistory {
 
   /** The schema the last successful run left (without its snapshot), if any run recorded one. */
   async lastSchema(sql: Queryable): Promise<RecordedSchema | undefined> {
-    if (!(await tableExists(sql, this.#table))) return undefined;
+    if (!(await this.#existence.exists(sql))) return undefined;
     const [row] = await sql<{ schema_hash: string; schema_fingerprint: string; finished_at: Date }[]>`
       select schema_hash, schema_fingerprint, finished_at from ${qualifiedTable(sql, this.#table)}
       where kind = 'run' and outcome = 'succeeded' and schema_hash is not null and schema_fingerprint is not null
@@ -188,7 +192,7 @@ export class RunHistory {
 
   /** The last runs, newest first, for `status`. */
   async recent(sql: Queryable, limit: number): Promise<RunSummary[]> {
-    if (!(await tableExists(sql, this.#table))) return [];
+    if (!(await this.#existence.exists(sql))) return [];
     const rows = await sql<SummaryRow[]>`
       select r.id, r.command, r.started_at, r.finished_at, r.outcome, r.applied, r.error_code, r.error_message,
              r.applied_by, r.deployment_id,

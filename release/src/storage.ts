@@ -5,7 +5,7 @@
  * context: for a transactional migration that is the migration's own transaction, so the SQL and
  * its record commit together or not at all.
  */
-import { qualifiedTable, tableExists, type Queryable } from "./database.ts";
+import { JobTable, qualifiedTable, type Queryable } from "./database.ts";
 import type { UmzugStorage } from "umzug";
 import type { TableName } from "./config.ts";
 import type { MigrationFile } from "./migration-files.ts";
@@ -60,10 +60,12 @@ type RecordRow = {
 
 export class MigrationStorage implements UmzugStorage<MigrationContext> {
   readonly #table: TableName;
+  readonly #existence: JobTable;
   readonly #identity: RunIdentity;
 
   constructor(table: TableName, identity: RunIdentity) {
     this.#table = table;
+    this.#existence = new JobTable(table);
     this.#identity = identity;
   }
 
@@ -72,7 +74,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   }
 
   get qualifiedName(): string {
-    return `${this.#table.schema}.${this.#table.table}`;
+    return this.#existence.qualifiedName;
   }
 
   /**
@@ -81,7 +83,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
    * The existence check first keeps a no-op run free of DDL.
    */
   async ensureTable(sql: Queryable): Promise<void> {
-    if (await tableExists(sql, this.#table)) return;
+    if (await this.#existence.exists(sql)) return;
     await sql`create schema if not exists ${sql(this.#table.schema)}`;
     await sql`
       create table if not exists ${qualifiedTable(sql, this.#table)} (
@@ -106,7 +108,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
 
   /** Every row, by version; none when the table does not exist yet (it is created only once a run passes validation). */
   async records(sql: Queryable): Promise<MigrationRecord[]> {
-    if (!(await tableExists(sql, this.#table))) return [];
+    if (!(await this.#existence.exists(sql))) return [];
     const rows = await sql<RecordRow[]>`
       select version, name, checksum, status, transactional, applied_at, execution_ms, applied_by, hold_reason, last_error
       from ${qualifiedTable(sql, this.#table)} order by version`;

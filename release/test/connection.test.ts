@@ -2,21 +2,15 @@
  * Reaching the database: retry within the limit, exit 3 when it cannot be reached, Railway's
  * private host names explained, and the password kept out of every failing path.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createServer } from "node:net";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TEST_PASSWORD, startTestServer, type TestServer } from "./support/postgres.ts";
+import { TEST_PASSWORD, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const encoded = encodeURIComponent(TEST_PASSWORD);
 

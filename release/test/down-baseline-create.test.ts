@@ -3,11 +3,11 @@
  * (adopting a database migrated by hand) and create (the next migration from a template), through
  * the real entry point against a real PostgreSQL.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { appendFile, cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
@@ -15,13 +15,7 @@ import { create } from "../src/commands/create.ts";
 import { RefusedError } from "../src/errors.ts";
 import type { Logger } from "../src/log.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const HOLD_LINE = "-- migrate:hold requires session context middleware\n";
 

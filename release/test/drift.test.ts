@@ -1,18 +1,12 @@
 /** Schema drift: a change made behind the job's back is reported by the next up, or refused with --strict-drift. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startTestServer, type TestServer } from "./support/postgres.ts";
+import { useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const ITEMS = "create table items (id bigint primary key, name text);\n";
 const NEXT = "create table next_table (id bigint primary key);\n";
@@ -61,6 +55,19 @@ describe("schema drift", () => {
     const json = await runMigrate(["status", "--json"], { url: db.url, migrationsDir: dir });
     const document = JSON.parse(json.stdout.split("\n")[0]!) as { drift: { differences: string[] } | null };
     expect(document.drift?.differences).toEqual(["column public.items.nickname added (text, nullable)"]);
+  });
+
+  test("an unchanged schema is known by its fingerprint from the first run on: later runs store no second copy of the snapshot", async () => {
+    const db = await server.fresh();
+    const dir = await migrationsFolder({ "001_items.sql": ITEMS });
+    for (let run = 0; run < 3; run++) expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    const rows = await db.sql`select schema_hash, schema_fingerprint, schema_snapshot is not null as stored from platform.schema_migrations_runs order by id`;
+    const [first] = rows;
+    expect(rows.map((row) => ({ ...row }))).toEqual([
+      { schema_hash: first!.schema_hash, schema_fingerprint: first!.schema_fingerprint, stored: true },
+      { schema_hash: first!.schema_hash, schema_fingerprint: first!.schema_fingerprint, stored: false },
+      { schema_hash: first!.schema_hash, schema_fingerprint: first!.schema_fingerprint, stored: false },
+    ]);
   });
 
   test("migrations themselves, and down, never count as drift", async () => {

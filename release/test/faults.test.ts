@@ -2,22 +2,16 @@
  * Faults are part of the product: SIGKILL at random moments, concurrent runners, a lock held by
  * someone else, a terminated backend, and a lock connection that is lost mid-run.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
-import { startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 
 const LOCK_KEY = "6004517954967784775";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 /** `count` migrations; each creates its own table, fills it, and takes a few milliseconds. */
 function generatedMigrations(count: number): Record<string, string> {

@@ -2,20 +2,14 @@
  * History that must not be silently rewritten: drift, missing files, order, failed statements, and
  * no-transaction migrations that fail part-way, with the resolve command that settles each.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startTestServer, type TestServer } from "./support/postgres.ts";
+import { useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const files = {
   "001_first.sql": "create table first (id int primary key);\n",

@@ -1,19 +1,13 @@
 /** Studio's own migrations, 001-008, through the real entry point against a real PostgreSQL. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestServer, type TestServer } from "./support/postgres.ts";
+import { useTestServer } from "./support/postgres.ts";
 import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, runMigrate } from "./support/run-migrate.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 /** A copy of the platform migrations up to `lastVersion`, for staged runs. */
 async function platformUpTo(lastVersion: number): Promise<string> {

@@ -3,24 +3,18 @@
  * by SIGTERM, SIGINT and the run budget, invalid indexes left by CREATE INDEX CONCURRENTLY, a
  * database that comes up after the job starts, the lock's ownership, and per-file timeouts.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { choosePort, startTestServer, TEST_PASSWORD, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { choosePort, startTestServer, TEST_PASSWORD, type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 import { assertOwnBackendHolds, MIGRATION_LOCK_KEY } from "../src/lock.ts";
 import { DatabaseUnavailableError } from "../src/errors.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const TABLE = "create table accounts (id int primary key, balance int not null default 0);\ninsert into accounts select g from generate_series(1, 100) g;\n";
 const ADD_COLUMN = "alter table accounts add column note text;\n";

@@ -2,18 +2,12 @@
  * Every refusal and bad input: the exit code, a message naming the file or variable, and a
  * database left exactly as it was.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { TEST_PASSWORD, startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { describe, expect, test } from "bun:test";
+import { TEST_PASSWORD, type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { catalogPicture } from "./support/catalog.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const GOOD = "create table good (id int);\n";
 

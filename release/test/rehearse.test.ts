@@ -2,24 +2,18 @@
  * `rehearse`: pending migrations run for real in one transaction that is always rolled back. Every
  * test compares a detailed snapshot of the database before and after, through the real entry point.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
 import { tableExists } from "./support/catalog.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 /** The `--json` document, as README.md documents it. */
 const LockWaitSchema = z.strictObject({

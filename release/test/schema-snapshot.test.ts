@@ -2,22 +2,16 @@
  * The schema snapshot against a real PostgreSQL: the same schema gives the same snapshot however
  * it was built, nothing but the schema is in it, and two snapshots compare into exact lines.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
-import { startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_MIGRATIONS, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { describeDifference, diffSnapshots, parseStoredSnapshot, snapshotHash, takeSnapshot, type SchemaSnapshot } from "../src/schema-snapshot.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const TRACKING_TABLES = ["platform.schema_migrations", "platform.schema_migrations_runs"];
 const HOLD_LINE = "-- migrate:hold requires session context middleware\n";

@@ -3,23 +3,17 @@
  * `status` shows every migration's state, `plan` shows what `up` would do, and neither changes the
  * database in any way.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, test } from "bun:test";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists } from "./support/catalog.ts";
 import { loadSqlParser } from "../src/sql-statements.ts";
 import { summarizeStatement } from "../src/statement-summary.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const Checksum = z.string().regex(/^[0-9a-f]{64}$/);
 const Count = z.number().int().nonnegative();

@@ -1,18 +1,12 @@
 /** TypeScript migrations: same ordering, checksums and transaction as SQL files. */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startTestServer, type TestServer } from "./support/postgres.ts";
+import { useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const items = "create table items (id int primary key, label text);\ninsert into items select g, null from generate_series(1, 100) g;\n";
 

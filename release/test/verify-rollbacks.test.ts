@@ -3,19 +3,13 @@
  * platform migrations restores the schema, an incomplete rollback is named with what it left
  * behind, failures are located, and the scratch database never outlives the run.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startTestServer, type TestDatabase, type TestServer } from "./support/postgres.ts";
+import { describe, expect, test } from "bun:test";
+import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_APPLIED, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { catalogPicture } from "./support/catalog.ts";
 
-let server: TestServer;
-beforeAll(async () => {
-  server = await startTestServer();
-});
-afterAll(async () => {
-  await server.stop();
-});
+const server = useTestServer();
 
 const SCRATCH_PREFIX = "studio_verify_rollbacks_";
 

@@ -31,8 +31,6 @@ export interface ReadOnlyRun {
 }
 
 export interface LockedRun extends ReadOnlyRun {
-  /** The migration session; the lock is held on another one. */
-  readonly sql: Sql;
   readonly lock: HeldLock;
   /**
    * The session that holds the lock, free for read-only queries that watch the migration session

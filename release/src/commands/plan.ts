@@ -69,8 +69,8 @@ export async function plan(run: ReadOnlyRun, options: PlanOptions): Promise<Exit
 }
 
 async function previewUp(run: ReadOnlyRun, options: PlanOptions): Promise<UpPreview> {
-  const { records, entries } = await readMigrationState(run, { allowOutOfOrder: options.allowOutOfOrder });
-  const state = planUp(entries, records);
+  const entries = await readMigrationState(run, { allowOutOfOrder: options.allowOutOfOrder });
+  const state = planUp(entries);
   if (state.pending.length === 0) return { apply: [], held: state.held, refusals: state.refusals };
 
   const parser = await run.loadParser();

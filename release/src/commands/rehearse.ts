@@ -56,7 +56,7 @@ export async function rehearse(run: LockedRun, options: RehearseOptions): Promis
 /** The same state, order check and refusals as `up` (without --allow-out-of-order). */
 async function planAsUpWould(run: LockedRun): Promise<UpPlan> {
   const records = await run.storage.records(run.sql);
-  const state = planUp(classify(run.files, records, { allowOutOfOrder: false }), records);
+  const state = planUp(classify(run.files, records, { allowOutOfOrder: false }));
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
   return state;
 }

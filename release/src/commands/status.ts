@@ -89,7 +89,7 @@ const RECENT_RUNS = 5;
 
 export async function status(run: ReadOnlyRun, options: StatusOptions): Promise<ExitCode> {
   const started = performance.now();
-  const { entries } = await readMigrationState(run, { allowOutOfOrder: false });
+  const entries = await readMigrationState(run, { allowOutOfOrder: false });
   const runs = await run.history.recent(run.sql, RECENT_RUNS);
   const drift = await findDrift(run.sql, run.history, run.storage.table);
   const counts = countStates(entries);
@@ -107,18 +107,13 @@ export async function status(run: ReadOnlyRun, options: StatusOptions): Promise<
   return failCheck ? ExitCode.refused : ExitCode.success;
 }
 
-export interface MigrationState {
-  readonly records: MigrationRecord[];
-  readonly entries: MigrationEntry[];
-}
-
 /**
  * The tracking table, read in one read-only snapshot, classified against the files. A missing
  * table reads as no records; it is not created.
  */
-export async function readMigrationState(run: ReadOnlyRun, options: StateOptions): Promise<MigrationState> {
+export async function readMigrationState(run: ReadOnlyRun, options: StateOptions): Promise<MigrationEntry[]> {
   const records = await run.sql.begin("isolation level repeatable read read only", (tx) => run.storage.records(tx));
-  return { records, entries: classify(run.files, records, options) };
+  return classify(run.files, records, options);
 }
 
 export function refusalDocument(refusal: Refusal): RefusalDocument {

@@ -22,7 +22,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   const started = performance.now();
   const { files, logger, storage, sql } = run;
   const records = await storage.records(sql);
-  const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder }), records);
+  const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder }));
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
   await enforceLintGate(state.pending, run.lint, logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];

