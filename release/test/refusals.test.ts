@@ -3,6 +3,9 @@
  * database left exactly as it was.
  */
 import { describe, expect, test } from "bun:test";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { TEST_PASSWORD, type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { catalogPicture } from "./support/catalog.ts";
@@ -60,6 +63,8 @@ describe("bad migration files are refused before anything runs", () => {
   test("a bad directive value is a usage error (exit 2)", async () => {
     expectRefusal(await runUnchanged({ "001_a.sql": `-- migrate:hold\n${GOOD}` }), 2, "001_a.sql:1", "hold", "needs a value");
     expectRefusal(await runUnchanged({ "001_a.sql": `-- migrate:no-transaction please\n${GOOD}` }), 2, "001_a.sql:1", "takes no value");
+    expectRefusal(await runUnchanged({ "001_a.sql": `-- migrate:hold one\n-- migrate:hold two\n${GOOD}` }), 2, "001_a.sql:2", "given twice");
+    expectRefusal(await runUnchanged({ "001_a.sql": `-- migrate:lock-timeout soon\n${GOOD}` }), 2, "001_a.sql:1", "not a duration");
   });
 
   test("every bad file is named in one report", async () => {
@@ -98,6 +103,26 @@ describe("bad configuration", () => {
     const result = await runMigrate(["--frobnicate"], { url: "postgresql://u@h/d", env: { MIGRATIONS_TABLE: "Not Valid", LOG_FORMAT: "yaml" } });
     expectRefusal(result, 2, "--frobnicate", "MIGRATIONS_TABLE", "LOG_FORMAT");
     expectRefusal(await runMigrate(["migrate-all"], { url: "postgresql://u@h/d" }), 2, 'unknown command "migrate-all"');
+  });
+
+  test("bad values of the timeout, retry, drift and lint switches are reported together", async () => {
+    const result = await runMigrate([], {
+      url: "postgresql://u@h/d",
+      env: { MIGRATE_LOCK_TIMEOUT: "a while", MIGRATE_LOCK_ATTEMPTS: "0", MIGRATE_RUN_TIMEOUT: "forever", MIGRATE_STRICT_DRIFT: "yes", MIGRATE_LINT: "loud" },
+    });
+    expectRefusal(result, 2, "MIGRATE_LOCK_TIMEOUT", "MIGRATE_LOCK_ATTEMPTS", "MIGRATE_RUN_TIMEOUT", "MIGRATE_STRICT_DRIFT", "MIGRATE_LINT");
+  });
+
+  test("contradictory or missing command arguments are usage errors", async () => {
+    expectRefusal(await runMigrate(["--embedded", "--public-url"], {}), 2, "--embedded and --public-url");
+    expectRefusal(await runMigrate(["down", "--yes"], { url: "postgresql://u@h/d" }), 2, "down needs --to <version>");
+    expectRefusal(await runMigrate(["status", "--yes"], { url: "postgresql://u@h/d" }), 2, "--yes does not apply to the status command");
+  });
+
+  test("an embedded data folder the postgres user cannot reach names EMBEDDED_POSTGRES_DIR and the fix", async () => {
+    const privateDir = await mkdtemp(join(tmpdir(), "migrate-private-"));
+    const result = await runMigrate(["--embedded"], { env: { EMBEDDED_POSTGRES_DIR: join(privateDir, "data") } });
+    expectRefusal(result, 2, "EMBEDDED_POSTGRES_DIR", privateDir, "chmod o+x");
   });
 
   test("a missing migrations folder names MIGRATIONS_DIR", async () => {

@@ -4,7 +4,7 @@
  * behind, failures are located, and the scratch database never outlives the run.
  */
 import { describe, expect, test } from "bun:test";
-import { type TestDatabase, useTestServer } from "./support/postgres.ts";
+import { TEST_PASSWORD, type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_APPLIED, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { catalogPicture } from "./support/catalog.ts";
@@ -189,6 +189,17 @@ describe("what every kind of migration gets", () => {
 });
 
 describe("failures", () => {
+  test("a role that may not create databases: exit 3, saying what verify-rollbacks needs and the local alternative", async () => {
+    const db = await server.fresh();
+    const role = `no_createdb_${process.pid}`;
+    await db.sql.unsafe(`create role ${role} login nocreatedb password '${TEST_PASSWORD}'`);
+    const url = `postgresql://${role}:${encodeURIComponent(TEST_PASSWORD)}@127.0.0.1:${server.port}/${db.name}`;
+    const result = await runMigrate(["verify-rollbacks"], { url, migrationsDir: await migrationsFolder({ "001_a.sql": "create table a (id bigint);\n" }) });
+    expect(result.code).toBe(3);
+    expect(failure(result)).toMatchObject({ code: "42501" });
+    expect(failure(result).message).toContain("needs a role allowed to create databases (CREATEDB); or run it locally with --embedded");
+  });
+
   test("a rollback that fails to run: exit 1 with file:line, the next pairs verified; a failing migration stops the rest", async () => {
     const dir = await migrationsFolder({
       ...WIDGETS,
