@@ -114,8 +114,9 @@ async function run(config: Config, environment: Environment, logger: Logger, wri
 /** The URL to use: DATABASE_URL's, or that of the embedded PostgreSQL started (and stopped) around `body`. */
 async function withDatabaseUrl(database: DatabaseSource, logger: Logger, body: (url: string) => Promise<ExitCode>): Promise<ExitCode> {
   if (database.kind === "url") return body(database.url);
-  const server = await startEmbeddedPostgres(database.dataDir, database.port);
-  logger.info("embedded_started", `embedded PostgreSQL is up (data in ${database.dataDir}); connect with: psql ${server.url}`, { url: server.url });
+  const server = await startEmbeddedPostgres(database.dataDir, database.port, database.dataDirChosen);
+  const where = server.fallbackReason ? `${server.dataDir}, because ${server.fallbackReason}` : server.dataDir;
+  logger.info("embedded_started", `embedded PostgreSQL is up (data in ${where}); connect with: psql ${server.url}`, { url: server.url, data_dir: server.dataDir });
   try {
     return await body(server.url);
   } finally {

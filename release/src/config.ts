@@ -41,7 +41,13 @@ export const HELP = "help";
 
 export type DatabaseSource =
   | { readonly kind: "url"; readonly url: string }
-  | { readonly kind: "embedded"; readonly dataDir: string; readonly port: number };
+  | {
+      readonly kind: "embedded";
+      readonly dataDir: string;
+      readonly port: number;
+      /** Set by EMBEDDED_POSTGRES_DIR rather than defaulted: then it is used as given, or refused. */
+      readonly dataDirChosen: boolean;
+    };
 
 export interface TableName {
   readonly schema: string;
@@ -291,7 +297,8 @@ function parseDatabaseSource(
     return undefined;
   }
   if (embedded) {
-    return { kind: "embedded", dataDir: vars.EMBEDDED_POSTGRES_DIR ?? layout.embeddedDataDir, port: vars.EMBEDDED_POSTGRES_PORT };
+    const chosen = vars.EMBEDDED_POSTGRES_DIR;
+    return { kind: "embedded", dataDir: chosen ?? layout.embeddedDataDir, port: vars.EMBEDDED_POSTGRES_PORT, dataDirChosen: chosen !== undefined };
   }
   if (publicUrl) return parsePublicUrl(vars.DATABASE_PUBLIC_URL, problems);
   if (!vars.DATABASE_URL) {

