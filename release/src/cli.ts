@@ -151,8 +151,9 @@ async function runAgainst(
 
   let currentMigration: string | undefined;
   let activity = "connecting";
-  const connect = (settings?: Record<string, string>) =>
+  const connect = (role: string, settings?: Record<string, string>) =>
     openSession({
+      role,
       url,
       connectTimeoutMs: config.connectTimeoutMs,
       runner,
@@ -175,9 +176,9 @@ async function runAgainst(
   try {
     const locking = LOCKED_COMMANDS.has(command.name);
     // Both sessions connect at once: each costs a round trip or three of authentication.
-    const [work, lockSession] = await connectAll([connect(migrationSessionSettings(config.policy)), ...(locking ? [connect()] : [])], sessions);
+    const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock")] : [])], sessions);
     const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser: loadSqlParser, mode: config.lintMode };
-    const readOnly: ReadOnlyRun = { files, sql: work!.sql, storage, history, logger, writeDocument, loadParser: loadSqlParser, lint };
+    const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser: loadSqlParser, lint };
     activity = `running ${command.name}`;
     if (!lockSession) return await runReadOnly(command, readOnly);
 
@@ -201,7 +202,9 @@ async function runAgainst(
     });
     const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
     const schemaNow = async () => unchangedSchema ?? liveSchema(lockSession.sql, config.table);
-    return recorded ? await recordOutcome(history, lockSession, logger, outcome, schemaNow) : await outcome;
+    // The lock's session writes the history; if it was lost, the migration session (when alive) does.
+    const recorder = () => [lockSession, work!].find((session) => !session.lost) ?? lockSession;
+    return recorded ? await recordOutcome(history, recorder, logger, outcome, schemaNow) : await outcome;
   } catch (error) {
     throw asCancelled(error);
   } finally {
@@ -227,8 +230,8 @@ function cancelQueriesOnAbort(signal: AbortSignal, sessions: readonly Session[],
     const reason = cancelReasonOf(signal);
     if (reason) logger.warn("cancelling", `${describeReason(reason)}: cancelling while ${interrupted()}`, { interrupted: interrupted() });
     for (const target of sessions) {
-      const other = sessions.find((session) => session !== target);
-      if (other) other.sql`select pg_cancel_backend(${target.pid})`.catch(() => undefined);
+      const other = sessions.find((session) => session !== target && !session.lost);
+      if (other && !target.lost) other.sql`select pg_cancel_backend(${target.pid})`.catch(() => undefined);
     }
   };
   signal.addEventListener("abort", cancel, { once: true });
@@ -241,13 +244,13 @@ function cancelQueriesOnAbort(signal: AbortSignal, sessions: readonly Session[],
  */
 async function recordOutcome(
   history: RunHistory,
-  lockSession: Session,
+  recorder: () => Session,
   logger: Logger,
   outcome: Promise<ExitCode>,
   schemaNow: () => Promise<RecordedSchema>,
 ): Promise<ExitCode> {
   const record = (end: RunEnd) =>
-    history.recordEnd(lockSession.sql, end).catch((error: unknown) =>
+    history.recordEnd(recorder().sql, end).catch((error: unknown) =>
       logger.warn("history_not_recorded", `could not record this run in ${history.qualifiedName}: ${error instanceof Error ? error.message : String(error)}`),
     );
   try {
@@ -257,7 +260,7 @@ async function recordOutcome(
       return code;
     }
     // The history table must be in the schema this run records, as it will be in every later one.
-    await history.ensureRun(lockSession.sql).catch(() => undefined);
+    await history.ensureRun(recorder().sql).catch(() => undefined);
     const schema = await schemaNow().catch((error: unknown) => {
       logger.warn("schema_not_recorded", `could not snapshot the schema for drift detection: ${error instanceof Error ? error.message : String(error)}`);
       return undefined;

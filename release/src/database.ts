@@ -4,7 +4,7 @@
  * retry and backoff inside a time limit.
  */
 import postgres, { type ISql, type Sql } from "postgres";
-import { DatabaseUnavailableError } from "./errors.ts";
+import { DatabaseUnavailableError, SessionLostError } from "./errors.ts";
 import { formatDuration } from "./duration.ts";
 import { pause } from "./cancellation.ts";
 import type { Logger } from "./log.ts";
@@ -26,12 +26,127 @@ export interface ConnectOptions {
   readonly settings?: Readonly<Record<string, string>>;
   /** Aborted when the run is cancelled: stops retrying at once. */
   readonly signal?: AbortSignal;
+  /** What the session is for, as a lost-session error names it: "migration", "lock". */
+  readonly role?: string;
 }
 
-export interface Session {
-  readonly sql: Sql;
+/**
+ * Settings every session of the job starts with. PostgreSQL would end an idle session after
+ * idle_session_timeout when a database or role sets one, and the job's sessions are idle by
+ * design: the migration session while the run waits for the lock, the lock's session while a
+ * migration runs.
+ */
+export const JOB_SESSION_SETTINGS: Readonly<Record<string, string>> = { idle_session_timeout: "0" };
+
+/**
+ * One dedicated connection the job set up: its backend pid is known and its settings are the
+ * job's. postgres.js would silently open a fresh connection when this one closes (terminated,
+ * idle_session_timeout, a network reset) and run the next query there, without the job's
+ * settings and under another pid. A Session never allows that: once its connection has closed,
+ * every new query through `sql` throws SessionLostError, so nothing runs on a session the job did
+ * not configure and cancellation never aims at a dead pid.
+ */
+export class Session {
+  readonly #client: Sql;
+  readonly #guarded: Sql;
+  readonly #settings: Readonly<Record<string, string>>;
+  readonly #role: string;
+  #pid = 0;
+  #established = false;
+  #closed = false;
+
+  constructor(client: (onclose: () => void) => Sql, settings: Readonly<Record<string, string>>, role: string) {
+    this.#client = client(() => {
+      if (this.#established) this.#closed = true;
+    });
+    this.#settings = settings;
+    this.#role = role;
+    this.#guarded = guard(this.#client, () => this.#assertOpen());
+  }
+
+  /** Queries through the session; throws SessionLostError once its connection has closed. */
+  get sql(): Sql {
+    return this.#guarded;
+  }
+
   /** The server process id of this connection, as `pg_stat_activity` and `pg_locks` show it. */
-  readonly pid: number;
+  get pid(): number {
+    return this.#pid;
+  }
+
+  /** True once the connection has closed: the session can run nothing any more. */
+  get lost(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Connects (one round trip after authentication): learns the backend pid and applies the job's
+   * settings. Throws what postgres.js threw; the caller decides whether to retry.
+   */
+  async establish(): Promise<void> {
+    // JSON rather than arrays: postgres.js cannot send an array before its first query has loaded the types.
+    const [row] = await this.#client<{ pid: number }[]>`
+      select pg_backend_pid() as pid, ${settingsQuery(this.#client, this.#settings, "session")} as settings`;
+    this.#pid = row!.pid;
+    this.#established = true;
+  }
+
+  /**
+   * Puts the session back to the state it was established in, so that the next migration file
+   * starts from the same place whatever the last one did: DISCARD ALL ends every SET, SET ROLE,
+   * SET SESSION AUTHORIZATION, temporary table, prepared statement and session advisory lock, and
+   * the job's settings are applied again in the same round trip. DISCARD ALL refuses to run inside
+   * a transaction block, so a session left inside a transaction fails here with SQLSTATE 25001.
+   */
+  async reset(): Promise<void> {
+    const sql = this.sql;
+    await Promise.all([sql`discard all`, sql`select ${settingsQuery(sql, this.#settings, "session")}`]);
+  }
+
+  /**
+   * Inside a migration's transaction, after the file's own SQL and before the job writes its
+   * record there: the settings, role and search path the file may have changed go back to the
+   * session's, for the rest of the transaction only, so that nothing a file sets changes how the
+   * job's own rows are written (a statement_timeout of 1 ms, a role without rights on the tracking
+   * table, a search_path that shadows pg_locks). The rest goes at the reset after COMMIT.
+   */
+  async restoreInTransaction(tx: Queryable): Promise<void> {
+    await Promise.all([tx`reset all`, tx`set session authorization default`, tx`select ${settingsQuery(tx, this.#settings, "transaction")}`]);
+  }
+
+  async close(): Promise<void> {
+    await this.#client.end({ timeout: 1 }).catch(() => undefined);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new SessionLostError(this.#role, this.#pid);
+  }
+}
+
+/** `count(set_config(…))` over the settings, for the session or for the current transaction only, as a fragment of a select list. */
+function settingsQuery(sql: Queryable, settings: Readonly<Record<string, string>>, scope: "session" | "transaction") {
+  return sql`(select count(set_config(key, value, ${scope === "transaction"})) from json_each_text(${JSON.stringify(settings)}::text::json))`;
+}
+
+/** The members of a postgres.js client that send queries; `end` and the helpers stay as they are. */
+const QUERYING_MEMBERS = new Set<PropertyKey>(["unsafe", "begin", "reserve", "file"]);
+
+/** The same client, with `check` run before every query it would send. */
+function guard(client: Sql, check: () => void): Sql {
+  return new Proxy(client, {
+    apply(target, thisArg, args) {
+      check();
+      return Reflect.apply(target, thisArg, args);
+    },
+    get(target, property, receiver) {
+      const member = Reflect.get(target, property, receiver);
+      if (!QUERYING_MEMBERS.has(property) || typeof member !== "function") return member;
+      return (...args: unknown[]) => {
+        check();
+        return Reflect.apply(member, target, args);
+      };
+    },
+  });
 }
 
 /** postgres.js error codes for a server that is not reachable yet, and SQLSTATEs worth a retry. */
@@ -59,31 +174,34 @@ export function applicationName(runner: Runner): string {
 export async function openSession(options: ConnectOptions): Promise<Session> {
   const deadline = Date.now() + options.connectTimeoutMs;
   const host = new URL(options.url).hostname;
-  const sql = postgres(options.url, {
-    max: 1,
-    prepare: false,
-    // The job sends no array or custom-type parameters, so it skips the type catalog query on connect.
-    fetch_types: false,
-    idle_timeout: 0,
-    connect_timeout: Math.max(1, Math.ceil(Math.min(options.connectTimeoutMs, MAX_ATTEMPT_MS) / 1000)),
-    connection: { application_name: applicationName(options.runner) },
-    onnotice: options.onNotice,
-  });
+  const session = new Session(
+    (onclose) =>
+      postgres(options.url, {
+        max: 1,
+        prepare: false,
+        // The job sends no array or custom-type parameters, so it skips the type catalog query on connect.
+        fetch_types: false,
+        idle_timeout: 0,
+        connect_timeout: Math.max(1, Math.ceil(Math.min(options.connectTimeoutMs, MAX_ATTEMPT_MS) / 1000)),
+        connection: { application_name: applicationName(options.runner) },
+        onnotice: options.onNotice,
+        onclose,
+      }),
+    { ...JOB_SESSION_SETTINGS, ...options.settings },
+    options.role ?? "database",
+  );
   let backoff = FIRST_BACKOFF_MS;
   for (let attempt = 1; ; attempt++) {
     try {
-      // JSON rather than arrays: postgres.js cannot send an array before its first query has loaded the types.
-      const [row] = await sql<{ pid: number }[]>`
-        select pg_backend_pid() as pid,
-          (select count(set_config(key, value, false)) from json_each_text(${JSON.stringify(options.settings ?? {})}::text::json)) as settings`;
-      return { sql, pid: row!.pid };
+      await session.establish();
+      return session;
     } catch (error) {
       const code = errorCode(error);
       const unresolvablePrivateHost = isPrivateRailwayHost(host) && (code === "ENOTFOUND" || code === "EAI_AGAIN");
       const retry = RETRYABLE.has(code) && !(unresolvablePrivateHost && !options.runner.deploymentId);
       const remaining = deadline - Date.now();
       if (!retry || remaining <= 0 || options.signal?.aborted) {
-        await sql.end({ timeout: 0 });
+        await session.close();
         throw unavailable(error, code, host, unresolvablePrivateHost, attempt, options.connectTimeoutMs);
       }
       const wait = Math.min(backoff, remaining);
@@ -128,7 +246,7 @@ function describeError(error: unknown): string {
 
 /** Closes a session without waiting on queries that will never finish. */
 export async function closeSession(session: Session | undefined): Promise<void> {
-  await session?.sql.end({ timeout: 1 }).catch(() => undefined);
+  await session?.close();
 }
 
 /** `schema.table` as a safely quoted SQL fragment. */

@@ -113,7 +113,7 @@ export interface ServerError {
 /** A migration's SQL failed. Its transaction (if any) was rolled back. Exit 1. */
 export class MigrationFailedError extends MigrateError {
   readonly exitCode = ExitCode.migrationFailed;
-  readonly kind = "migration_failed";
+  readonly kind: string = "migration_failed";
   constructor(
     readonly location: SourceLocation,
     readonly server: ServerError,
@@ -133,6 +133,14 @@ export class MigrationFailedError extends MigrateError {
       hint: this.server.hint,
     };
   }
+}
+
+/**
+ * A TypeScript migration ended the job's transaction itself (COMMIT or ROLLBACK through its `sql`):
+ * what it ran before that was committed on its own, so it cannot be rolled back. Exit 1.
+ */
+export class TransactionEscapedError extends MigrationFailedError {
+  override readonly kind = "transaction_escaped";
 }
 
 /** One failed attempt at a migration that waited too long for a table lock, or deadlocked. */
@@ -190,6 +198,28 @@ export function failureDocument({ location, server }: MigrationFailedError) {
 export class RunAbortedError extends MigrateError {
   readonly exitCode = ExitCode.migrationFailed;
   readonly kind = "run_aborted";
+}
+
+/**
+ * A connection the job set up was closed under it (terminated, timed out, a network reset). The job
+ * never lets postgres.js reconnect behind its back, so the run stops at the next query. Exit 1.
+ */
+export class SessionLostError extends MigrateError {
+  readonly exitCode = ExitCode.migrationFailed;
+  readonly kind = "session_lost";
+  constructor(
+    readonly role: string,
+    readonly pid: number,
+  ) {
+    super(
+      `the ${role} session (pid ${pid}) was closed by the server or the network; the job runs nothing on a session it did not set up, ` +
+        "so it stopped here. A migration that had not committed was rolled back by the server; run the job again",
+    );
+  }
+
+  override attributes(): Record<string, unknown> {
+    return { code: "SESSION_LOST", session: this.role, pid: this.pid };
+  }
 }
 
 function formatProblems(title: string, problems: readonly string[]): string {

@@ -42,9 +42,10 @@ export async function withMigrationLock<T>(session: Session, options: LockOption
   await acquire(session, options);
   try {
     await assertOwnBackendHolds(session);
-    return await body({ assertHeld: (sql) => assertHeldBy(sql, session.pid) });
+    return await body({ assertHeld: (sql) => assertHeldBy(sql, session) });
   } finally {
-    await session.sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
+    // A lost session took its lock with it; the server released it when the connection closed.
+    if (!session.lost) await session.sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
   }
 }
 
@@ -115,7 +116,7 @@ function describeHolder(holder: LockHolder | undefined): string {
  * a different server session: the lock was granted to one of them and this connection cannot keep
  * it. Asking pg_locks from this very connection proves the lock and the connection share a backend.
  */
-export async function assertOwnBackendHolds(session: Session): Promise<void> {
+export async function assertOwnBackendHolds(session: Pick<Session, "sql" | "pid">): Promise<void> {
   const [row] = await session.sql<{ pid: number; held: boolean }[]>`
     select pg_backend_pid() as pid, exists (
       select 1 from pg_locks
@@ -131,16 +132,18 @@ export async function assertOwnBackendHolds(session: Session): Promise<void> {
   );
 }
 
-async function assertHeldBy(sql: Queryable, pid: number): Promise<void> {
+async function assertHeldBy(sql: Queryable, session: Session): Promise<void> {
+  const { pid } = session;
+  if (session.lost) throw lockLost(pid);
   const [row] = await sql<{ held: boolean }[]>`
     select exists (
       select 1 from pg_locks
       where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
         and objsubid = 1 and pid = ${pid} and granted
     ) as held`;
-  if (!row!.held) {
-    throw new RunAbortedError(
-      `the migration lock was lost (its connection, pid ${pid}, closed); stopped without committing the current migration. Run the job again.`,
-    );
-  }
+  if (!row!.held) throw lockLost(pid);
+}
+
+function lockLost(pid: number): RunAbortedError {
+  return new RunAbortedError(`the migration lock was lost (its connection, pid ${pid}, closed); stopped without committing the current migration. Run the job again.`);
 }

@@ -107,7 +107,9 @@ function failedRefusal(record: MigrationRecord, file: MigrationFile | undefined)
   return {
     check: "failed",
     file: file?.fileName ?? `${record.name}.sql`,
-    message: `no-transaction migration ${how}; some of its statements may have been applied`,
+    message: record.transactional
+      ? `migration ${how}, and part of its work was committed outside its transaction`
+      : `no-transaction migration ${how}; some of its statements may have been applied`,
     resolution:
       `inspect the database, then either undo what it did and retry it on the next run: ${COMMAND} resolve ${record.version} --rolled-back; ` +
       `or finish it by hand and record it: ${COMMAND} resolve ${record.version} --applied`,

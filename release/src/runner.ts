@@ -5,14 +5,14 @@
  */
 import { loadUmzug, unwrapUmzug } from "./umzug.ts";
 import type { Sql, TransactionSql } from "postgres";
-import { LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
+import { LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, TransactionEscapedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
 import { pause, throwIfCancelled } from "./cancellation.ts";
 import { describeBlockers, watchLockWaits, type WatchedBackend } from "./lock-waits.ts";
 import { concurrentIndexTargets, findInvalidIndexes } from "./invalid-indexes.ts";
-import { errorCode, type Queryable } from "./database.ts";
+import { errorCode, type Queryable, type Session } from "./database.ts";
 import { formatDuration, postgresDuration } from "./duration.ts";
 import { plural } from "./table-format.ts";
-import { locateInFile, transactionControlRefusals, type SqlParser, type Statement } from "./sql-statements.ts";
+import { locateInFile, openTransactionRefusals, transactionControlRefusals, type SqlParser, type Statement } from "./sql-statements.ts";
 import { loadTypeScriptMigration, locateInModule, type MigrationFunction, type TypeScriptMigration } from "./typescript-migrations.ts";
 import type { HeldLock } from "./lock.ts";
 import type { Logger } from "./log.ts";
@@ -54,13 +54,14 @@ function planSql(file: MigrationFile, parser: SqlParser, refusals: Refusal[]): P
   if (statements.length === 0) {
     refusals.push({ check: "file", file: file.fileName, message: "the file has no SQL statements (only comments)", resolution: "write the migration's SQL in it, or delete it" });
   }
-  if (file.transactional) refusals.push(...transactionControlRefusals(file, statements));
+  refusals.push(...(file.transactional ? transactionControlRefusals(file, statements) : openTransactionRefusals(file, statements)));
   return { file, statements, module: undefined };
 }
 
 export interface RunnerDeps {
-  /** The session that runs migrations (not the one holding the lock). */
+  /** The session that runs migrations (not the one holding the lock): `work.sql`. */
   readonly sql: Sql;
+  readonly work: Session;
   readonly lock: HeldLock;
   /** The lock's session, free to watch the migration session (whose pid is `workPid`) for lock waits. */
   readonly monitor: WatchedBackend;
@@ -88,7 +89,7 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
     migrations: plans.map((plan) => ({
       name: plan.file.name,
       path: plan.file.path,
-      up: ({ context: { sql } }) => executeMigration(sql, plan, deps.lock),
+      up: ({ context: { sql } }) => executeMigration(sql, plan, deps.lock).then(() => settleForJobWrite(deps.work, sql, plan.file)),
     })),
     storage: deps.storage,
     context: () => context!,
@@ -110,7 +111,9 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
       return runOne(file.name);
     };
     const attempt = file.transactional ? () => inLockedTransaction(deps, run) : () => applyWithoutTransaction(plan, deps, run);
-    await retryOnLockContention(plan, deps, attempt).catch((error: unknown) => Promise.reject(explainFailure(error, `applying ${file.fileName}`)));
+    await retryOnLockContention(plan, deps, attempt).catch(async (error: unknown) => {
+      throw await recordIfEscaped(explainFailure(error, `applying ${file.fileName}`), file, deps);
+    });
     const durationMs = Math.round(performance.now() - startedAt);
     deps.logger.info("migration_applied", `applied ${file.fileName} in ${formatDuration(durationMs)}`, { ...migrationAttributes(file), duration_ms: durationMs });
   }
@@ -120,12 +123,26 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
 
 type RunInContext = (sql: Queryable) => Promise<unknown>;
 
-/** Runs `body` in one transaction that commits only while the migration lock is still held. */
-export async function inLockedTransaction(session: { readonly sql: Sql; readonly lock: HeldLock }, body: (tx: TransactionSql) => Promise<unknown>): Promise<void> {
-  await session.sql.begin(async (tx) => {
+/**
+ * Runs `body` in one transaction on the migration session that commits only while the migration
+ * lock is still held, then resets the session, so the next file starts where every file starts.
+ */
+export async function inLockedTransaction(run: { readonly work: Session; readonly lock: HeldLock }, body: (tx: TransactionSql) => Promise<unknown>): Promise<void> {
+  await run.work.sql.begin(async (tx) => {
     await body(tx);
-    await session.lock.assertHeld(tx);
+    await run.lock.assertHeld(tx);
   });
+  await run.work.reset();
+}
+
+/**
+ * Between a file's own SQL and the job's write of its record through the same connection: in a
+ * transaction, the file's settings and role are undone for the rest of it; without one, the
+ * session is reset (which fails if the file left a transaction open, so its record is never
+ * written inside that transaction).
+ */
+export function settleForJobWrite(work: Session, sql: Queryable, file: { readonly transactional: boolean }): Promise<void> {
+  return file.transactional ? work.restoreInTransaction(sql) : work.reset();
 }
 
 /**
@@ -187,12 +204,6 @@ function fileTimeouts(file: MigrationFile, policy: MigrationPolicy): Timeouts {
   };
 }
 
-/** The session's defaults again, for the settings a no-transaction file changed. */
-function sessionTimeouts(policy: MigrationPolicy, changed: Timeouts): Timeouts {
-  const defaults = migrationSessionSettings(policy);
-  return Object.fromEntries(Object.keys(changed).map((name) => [name, defaults[name as keyof Timeouts]]));
-}
-
 /** The settings every migration session starts with (sent once, when it connects). */
 export function migrationSessionSettings(policy: MigrationPolicy): Required<Timeouts> & { idle_in_transaction_session_timeout: string } {
   return {
@@ -219,9 +230,9 @@ async function applyWithoutTransaction(plan: PlannedMigration, deps: RunnerDeps,
   await deps.storage.recordRunning(deps.sql, file);
   const overrides = fileTimeouts(file, deps.policy);
   try {
+    // The reset after the file's statements (settleForJobWrite) puts the session's defaults back.
     await useTimeouts(deps.sql, overrides, "session");
     await run(deps.sql);
-    await useTimeouts(deps.sql, sessionTimeouts(deps.policy, overrides), "session");
   } catch (error) {
     const failure = await nameInvalidIndexes(error, plan, deps.sql);
     const message = failure instanceof Error ? failure.message : String(failure);
@@ -229,6 +240,22 @@ async function applyWithoutTransaction(plan: PlannedMigration, deps: RunnerDeps,
     await deps.storage.recordFailed(deps.sql, file, message).catch(() => undefined);
     throw failure;
   }
+}
+
+/**
+ * A migration whose work escaped its transaction is recorded as failed, as a no-transaction file
+ * that failed part-way is: later runs refuse until resolve says what happened to it.
+ */
+async function recordIfEscaped(error: MigrateError, file: MigrationFile, deps: RunnerDeps): Promise<MigrateError> {
+  if (!(error instanceof TransactionEscapedError)) return error;
+  const recorded = await deps.work
+    .reset()
+    .then(() => deps.storage.recordFailed(deps.sql, file, error.message))
+    .then(
+      () => `; it is recorded as failed, and later runs refuse until you check what it left and run ${COMMAND} resolve ${file.version} --applied or --rolled-back`,
+      (failure: unknown) => `; recording it as failed failed too (${failure instanceof Error ? failure.message : String(failure)}): check what it left before the next run`,
+    );
+  return new TransactionEscapedError(error.location, error.server, `${error.outcome}${recorded}`, { cause: error.cause });
 }
 
 /** A failed concurrent index build leaves an invalid index: the failure (and so the tracking row) names it. */
@@ -276,13 +303,50 @@ export async function executeMigration(sql: Queryable, plan: PlannedMigration, l
   });
 }
 
-/** Runs a TypeScript migration's `up` or `down`; a failure is located in the module from its stack. */
+/**
+ * Runs a TypeScript migration's `up` or `down` in the job's transaction; a failure is located in
+ * the module from its stack. The function gets the transaction's `sql`, and nothing stops it from
+ * sending COMMIT or ROLLBACK through it: the transaction id, asked for before the function's first
+ * query (in the same round trip), tells afterwards whether the job's transaction is still the one
+ * open, so such an escape is reported as what it is rather than as a clean rollback.
+ */
 export async function runModuleFunction(tx: TransactionSql, file: MigrationFile, fn: MigrationFunction, outcome: string): Promise<void> {
+  const transaction = currentTransactionId(tx);
   try {
     await fn(tx);
   } catch (error) {
+    if (await transactionEnded(tx, await transaction)) throw escaped(file, error);
     throw new MigrationFailedError(locateInModule(file, error), serverError(error), outcome, { cause: error });
   }
+  if (await transactionEnded(tx, await transaction)) throw escaped(file, undefined);
+}
+
+async function currentTransactionId(tx: TransactionSql): Promise<string> {
+  const [row] = await tx<{ xid: string }[]>`select pg_current_xact_id()::text as xid`;
+  return row!.xid;
+}
+
+/** in_failed_sql_transaction: the job's transaction is still open (aborted by the failure), not ended. */
+const IN_FAILED_TRANSACTION = "25P02";
+
+async function transactionEnded(tx: TransactionSql, transactionId: string): Promise<boolean> {
+  try {
+    const [row] = await tx<{ xid: string | null }[]>`select pg_current_xact_id_if_assigned()::text as xid`;
+    return row!.xid !== transactionId;
+  } catch (error) {
+    if (errorCode(error) === IN_FAILED_TRANSACTION) return false;
+    throw error;
+  }
+}
+
+function escaped(file: MigrationFile, error: unknown): TransactionEscapedError {
+  const then = error === undefined ? "" : `, then failed: ${error instanceof Error ? error.message : String(error)}`;
+  return new TransactionEscapedError(
+    locateInModule(file, error),
+    { code: "25000", message: `${file.fileName} ended the job's transaction itself (a COMMIT or ROLLBACK through its sql)${then}` },
+    "part of its work was committed outside the job's transaction, where the job cannot roll it back",
+    { cause: error },
+  );
 }
 
 export interface StatementOptions {

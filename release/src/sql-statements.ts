@@ -114,6 +114,52 @@ export function transactionControlRefusals(file: SqlSource, statements: readonly
 }
 
 /**
+ * A file that runs without the job's transaction may manage its own, but must not end with one
+ * still open (BEGIN without COMMIT, or COMMIT AND CHAIN last): the job would record the file as
+ * applied inside that transaction, and the disconnect at the end of the run would roll back both.
+ * PREPARE TRANSACTION is refused too: it leaves a prepared transaction holding its locks after
+ * the job has gone. Found from the parse tree before anything runs.
+ */
+export function openTransactionRefusals(file: SqlSource, statements: readonly Statement[]): Refusal[] {
+  let openedBy: Statement | undefined;
+  const refusals: Refusal[] = [];
+  for (const statement of statements) {
+    const control = transactionControl(statement);
+    if (control === undefined) continue;
+    if (control.kind === "TRANS_STMT_PREPARE") refusals.push(prepareRefusal(file, statement));
+    if (OPENS.has(control.kind) || (ENDS.has(control.kind) && control.chain === true)) openedBy = statement;
+    else if (ENDS.has(control.kind) || control.kind === "TRANS_STMT_PREPARE") openedBy = undefined;
+  }
+  if (openedBy) {
+    refusals.push({
+      check: "transaction",
+      file: file.fileName,
+      line: openedBy.line,
+      message: `"${firstLine(openedBy.text)}" leaves a transaction open at the end of the file, so nothing after it would ever commit`,
+      resolution: "end the file's own transaction with COMMIT (without AND CHAIN), or remove -- migrate:no-transaction and its BEGIN/COMMIT so the job runs the file in one transaction",
+    });
+  }
+  return refusals;
+}
+
+const OPENS = new Set(["TRANS_STMT_BEGIN", "TRANS_STMT_START"]);
+const ENDS = new Set(["TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK"]);
+
+function transactionControl(statement: Statement): { readonly kind: string; readonly chain?: boolean } | undefined {
+  return statement.kind === "TransactionStmt" ? (statement.node.TransactionStmt as { kind: string; chain?: boolean }) : undefined;
+}
+
+function prepareRefusal(file: SqlSource, statement: Statement): Refusal {
+  return {
+    check: "transaction",
+    file: file.fileName,
+    line: statement.line,
+    message: `"${firstLine(statement.text)}" would leave a prepared transaction, holding its locks, after the job has ended`,
+    resolution: "commit the work with COMMIT instead; two-phase commit has no place in a migration",
+  };
+}
+
+/**
  * Where a server error points inside the file: PostgreSQL's `position` is a 1-based character
  * offset into the statement; without one, the statement's own start.
  */

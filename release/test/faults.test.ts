@@ -8,6 +8,7 @@ import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
+import { eventually } from "./support/eventually.ts";
 
 const LOCK_KEY = "6004517954967784775";
 
@@ -136,12 +137,10 @@ describe("lost connections", () => {
     await gate`begin`;
     await gate`select * from gate for update`;
     const run = watchBothStreams([], { url: db.url, migrationsDir: dir });
-    // Wait until the job's migration session is blocked behind the test's row lock.
-    let workPid: number | undefined;
-    while (!workPid) {
-      const rows = await db.sql`select pid from pg_stat_activity where application_name = 'studio-migrate' and wait_event_type = 'Lock'`;
-      workPid = rows[0]?.pid;
-    }
+    const workPid = await eventually("the job's migration session to wait behind the test's row lock", async () => {
+      const [row] = await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where application_name = 'studio-migrate' and wait_event_type = 'Lock'`;
+      return row?.pid;
+    });
     const [lockRow] = await db.sql`select pid from pg_locks where locktype = 'advisory' and objid = 1229933895 and granted`;
     return { dir, gate, workPid, lockPid: lockRow!.pid as number, run };
   }
@@ -164,7 +163,10 @@ describe("lost connections", () => {
   test("losing the lock's connection stops the run before the migration commits", async () => {
     const db = await server.fresh();
     const { gate, lockPid, run } = await startBlocked(db);
-    await db.sql`select pg_terminate_backend(${lockPid})`;
+    // pg_terminate_backend only signals the backend; with a timeout it returns once the backend is
+    // gone and its lock released, so the migration's check before COMMIT cannot still see it held.
+    const [terminated] = await db.sql`select pg_terminate_backend(${lockPid}, 5000) as done`;
+    expect(terminated!.done).toBe(true);
     await gate.unsafe("rollback");
     await gate.end();
     const result = await run.result();
@@ -172,5 +174,8 @@ describe("lost connections", () => {
     expect(failure(result).message).toContain("migration lock was lost");
     expect(await tableExists(db.sql, "blocked_half")).toBe(false);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_gate": "applied" });
+    // The lock's session is gone, so the run's history row was completed through the migration session.
+    const [history] = await db.sql`select outcome from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
+    expect(history!.outcome).toBe("failed");
   });
 });

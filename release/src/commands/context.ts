@@ -4,6 +4,7 @@
  * migration lock is held on another session.
  */
 import type { Sql } from "postgres";
+import type { Session } from "../database.ts";
 import type { HeldLock } from "../lock.ts";
 import type { Logger } from "../log.ts";
 import type { MigrationFile } from "../migration-files.ts";
@@ -19,7 +20,10 @@ export type WriteDocument = (text: string) => void;
 
 export interface ReadOnlyRun {
   readonly files: readonly MigrationFile[];
+  /** The migration session's queries: `work.sql`. */
   readonly sql: Sql;
+  /** The migration session itself, which migrations run on and which is reset between them. */
+  readonly work: Session;
   readonly storage: MigrationStorage;
   readonly history: RunHistory;
   readonly logger: Logger;

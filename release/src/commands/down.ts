@@ -146,7 +146,7 @@ async function rollBack(plans: readonly PlannedRollback[], run: LockedRun): Prom
       path: plan.file.path,
       // This instance only ever reverts; applying is up's job.
       up: () => Promise.reject(new Error(`down never applies ${plan.file.name}`)),
-      down: ({ context: { sql } }) => plan.undo(sql as TransactionSql, failedRollbackOutcome(plan.file, rolledBack)),
+      down: ({ context: { sql } }) => plan.undo(sql as TransactionSql, failedRollbackOutcome(plan.file, rolledBack)).then(() => run.work.restoreInTransaction(sql)),
     })),
     storage: run.storage,
     context: () => context!,

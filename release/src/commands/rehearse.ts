@@ -11,7 +11,7 @@ import type { TransactionSql } from "postgres";
 import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, failureDocument } from "../errors.ts";
 import { errorCode } from "../database.ts";
 import { classify, planUp, type UpPlan } from "../migration-state.ts";
-import { describeWork, executeMigration, migrationAttributes, planMigrations, type PlannedMigration } from "../runner.ts";
+import { describeWork, executeMigration, migrationAttributes, planMigrations, settleForJobWrite, type PlannedMigration } from "../runner.ts";
 import { warnOutOfOrder } from "./up.ts";
 import { enforceLintGate } from "../lint/lint.ts";
 import { describeBlockers, watchLockWaits, type AwaitedLock, type Blocker, type LockWait } from "../lock-waits.ts";
@@ -137,6 +137,7 @@ function migrationFailure(settled: Settled): MigrationFailedError | null {
 /** As `up` does it: the migration, then its tracking row through the same transaction, with the lock still held. */
 async function runAndRecord(tx: TransactionSql, plan: PlannedMigration, run: LockedRun, startedAt: number): Promise<void> {
   await executeMigration(tx, plan, run.lock);
+  await settleForJobWrite(run.work, tx, plan.file);
   await run.storage.logMigration({ context: { sql: tx, migration: plan.file, startedAt } });
   await run.lock.assertHeld(tx);
 }

@@ -15,10 +15,12 @@ export interface ResolveOptions {
   readonly action: ResolveAction;
 }
 
+const FAILED_PART_WAY = "a migration that failed part-way (a no-transaction file, or one whose work escaped its transaction)";
+
 /** Which recorded states each action settles, and what it needs of the file. */
 const ACTIONS: Record<ResolveAction, { from: readonly MigrationStatus[]; file: "present" | "absent"; when: string }> = {
-  "rolled-back": { from: ["running", "failed"], file: "present", when: "a no-transaction migration that failed part-way" },
-  applied: { from: ["running", "failed"], file: "present", when: "a no-transaction migration that failed part-way" },
+  "rolled-back": { from: ["running", "failed"], file: "present", when: FAILED_PART_WAY },
+  applied: { from: ["running", "failed"], file: "present", when: FAILED_PART_WAY },
   "accept-checksum": { from: ["applied"], file: "present", when: "an applied migration whose file changed" },
   forget: { from: ["applied"], file: "absent", when: "an applied migration whose file was deleted" },
 };
