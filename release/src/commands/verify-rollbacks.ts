@@ -148,7 +148,7 @@ async function withScratchDatabase(run: VerifyRun, body: (scratch: ScratchSessio
     try {
       activity.current = "connecting to the scratch database";
       scratch = await connect(run, urlOfDatabase(run.url, database), activity, migrationSessionSettings(run.config.policy));
-      const report = await body({ sql: scratch.sql, activity, signal: run.signal });
+      const report = await body({ sql: scratch.sql, reset: () => scratch!.reset(), activity, signal: run.signal });
       return { database, report };
     } catch (error) {
       throw asCancelled(error, run.signal, activity);
@@ -235,6 +235,8 @@ function asCancelled(error: unknown, signal: AbortSignal, activity: Activity): u
 
 interface ScratchSession {
   readonly sql: Sql;
+  /** Back to the session's starting state, as up does between files, so no file's SETs reach the next. */
+  readonly reset: () => Promise<void>;
   readonly activity: Activity;
   readonly signal: AbortSignal;
 }
@@ -265,16 +267,16 @@ async function verifyPair(pair: PlannedPair, scratch: ScratchSession, exclude: r
   const { file } = plan;
   const before = rollback ? await step(scratch, `taking a snapshot before ${file.fileName}`, () => takeSnapshot(scratch.sql, { exclude })) : undefined;
 
-  const applied = await attempt(scratch, `applying ${file.fileName}`, () => applyMigration(scratch.sql, plan, STOPPED));
+  const applied = await attempt(scratch, `applying ${file.fileName}`, () => applyMigration(scratch, plan, STOPPED));
   if (!applied.ok) return failed(pair, "migration_failed", applied.error, logger);
   if (!rollback || !before) return noRollback(pair, logger);
 
   const started = performance.now();
-  const undone = await attempt(scratch, `running ${pair.rollbackName}`, () => rollBackAndCompare(scratch.sql, rollback, before, exclude));
+  const undone = await attempt(scratch, `running ${pair.rollbackName}`, () => rollBackAndCompare(scratch, rollback, before, exclude));
   if (!undone.ok) return failed(pair, "rollback_failed", undone.error, logger);
   if (undone.value.length > 0) return mismatch(pair, undone.value, logger);
 
-  const reapplied = await attempt(scratch, `applying ${file.fileName} again`, () => applyMigration(scratch.sql, plan, REAPPLY_STOPPED));
+  const reapplied = await attempt(scratch, `applying ${file.fileName} again`, () => applyMigration(scratch, plan, REAPPLY_STOPPED));
   if (!reapplied.ok) return failed(pair, "reapply_failed", reapplied.error, logger);
   const durationMs = Math.round(performance.now() - started);
   logger.info("rollback_verified", `${pair.rollbackName} restores the schema from before ${file.fileName}`, {
@@ -301,13 +303,14 @@ class SchemaNotRestored extends Error {
  * Runs the rollback in a transaction and compares the schema inside it with `before`. It commits
  * only when they match; otherwise it rolls back, leaving the migration applied.
  */
-async function rollBackAndCompare(sql: Sql, rollback: PlannedRollback, before: SchemaSnapshot, exclude: readonly string[]): Promise<SnapshotDifference[]> {
+async function rollBackAndCompare(scratch: ScratchSession, rollback: PlannedRollback, before: SchemaSnapshot, exclude: readonly string[]): Promise<SnapshotDifference[]> {
   try {
-    await sql.begin(async (tx) => {
+    await scratch.sql.begin(async (tx) => {
       await rollback.undo(tx, ROLLBACK_UNDONE);
       const differences = diffSnapshots(before, await takeSnapshot(tx, { exclude }));
       if (differences.length > 0) throw new SchemaNotRestored(differences);
     });
+    await scratch.reset();
     return [];
   } catch (error) {
     if (error instanceof SchemaNotRestored) return error.differences;
@@ -316,8 +319,9 @@ async function rollBackAndCompare(sql: Sql, rollback: PlannedRollback, before: S
 }
 
 /** As `up` runs it, without a tracking row: one transaction, or statement by statement for a no-transaction file. */
-async function applyMigration(sql: Sql, plan: PlannedMigration, outcome: string): Promise<void> {
+async function applyMigration(scratch: ScratchSession, plan: PlannedMigration, outcome: string): Promise<void> {
   const { file, module, statements } = plan;
+  const { sql } = scratch;
   if (module) {
     await sql.begin((tx) => runModuleFunction(tx, file, module.up, outcome));
   } else if (file.transactional) {
@@ -325,6 +329,7 @@ async function applyMigration(sql: Sql, plan: PlannedMigration, outcome: string)
   } else {
     await runStatements(sql, file, statements, { outcome: () => outcome });
   }
+  await scratch.reset();
 }
 
 type Attempted<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: MigrationFailedError };
