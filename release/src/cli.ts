@@ -197,7 +197,7 @@ async function runAgainst(
         onMigration: (name) => (currentMigration = name),
         schemaUnchanged: (schema) => (unchangedSchema = schema),
         onAttemptFailed: (file, attempt) => history.recordLostAttempt(lockSession.sql, file.name, attempt),
-        confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal) }),
+        confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal), signal }),
       });
     });
     const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));

@@ -4,6 +4,7 @@
  * ever runs because a pipe happened to be connected.
  */
 import { ConfigError } from "./errors.ts";
+import { CancelledError, cancelReasonOf } from "./cancellation.ts";
 import type { Logger } from "./log.ts";
 
 export const CONFIRM_WAIT_MS = 5_000;
@@ -11,10 +12,13 @@ export const CONFIRM_WAIT_MS = 5_000;
 export interface ConfirmDeps {
   readonly interactive: boolean;
   readonly logger: Logger;
+  /** Resolves after `ms`, or as soon as `signal` is aborted. */
   readonly wait: (ms: number) => Promise<void>;
+  /** Aborted by Ctrl-C, SIGTERM or the run budget: a pause that ends so stops the command. */
+  readonly signal: AbortSignal;
 }
 
-export function createConfirm({ interactive, logger, wait }: ConfirmDeps) {
+export function createConfirm({ interactive, logger, wait, signal }: ConfirmDeps) {
   return async (command: string, yes: boolean, summary: readonly string[]): Promise<void> => {
     for (const line of summary) logger.info("confirm_plan", line, { command });
     if (yes) return;
@@ -23,5 +27,7 @@ export function createConfirm({ interactive, logger, wait }: ConfirmDeps) {
     }
     logger.warn("confirm_wait", `${command} starts in ${CONFIRM_WAIT_MS / 1000} seconds; press Ctrl-C to abort`, { command });
     await wait(CONFIRM_WAIT_MS);
+    const reason = cancelReasonOf(signal);
+    if (reason) throw new CancelledError(reason, `waiting for the operator to confirm ${command}, before it changed anything`);
   };
 }

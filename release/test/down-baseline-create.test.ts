@@ -11,6 +11,7 @@ import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
+import { CTRL_C, runAtTerminal } from "./support/terminal.ts";
 import { create } from "../src/commands/create.ts";
 import { RefusedError } from "../src/errors.ts";
 import type { Logger } from "../src/log.ts";
@@ -424,5 +425,41 @@ describe("create", () => {
     await expect(attempt).rejects.toThrow(RefusedError);
     await expect(attempt).rejects.toThrow("001_rollback.sql: already exists; create never overwrites a file");
     expect(written).toEqual(["/migrations/001_first.sql"]);
+  });
+});
+
+describe("Ctrl-C at the terminal during the pause to confirm", () => {
+  async function lastRunOutcome(db: TestDatabase) {
+    const [row] = await db.sql`select command, outcome from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
+    return row;
+  }
+
+  test("down: stops with exit 130, nothing rolled back, and its history row says cancelled", async () => {
+    const dir = await platformCopy(6);
+    const { db } = await migrated(dir);
+    const before = await snapshot(db);
+    const run = runAtTerminal(["down", "--to", "4"], { url: db.url, migrationsDir: dir });
+    await run.until("press Ctrl-C to abort");
+    run.type(CTRL_C);
+    const result = await run.result();
+    expect(result.code).toBe(130);
+    expect(failure(result).message).toContain("waiting for the operator to confirm down, before it changed anything");
+    expect(result.events.filter((e) => e.event === "rollback_started")).toEqual([]);
+    expect(await snapshot(db)).toEqual(before);
+    expect(Object.keys(await trackedStatuses(db.sql))).toHaveLength(6);
+    expect(await lastRunOutcome(db)).toEqual({ command: "down", outcome: "cancelled" });
+  });
+
+  test("baseline: stops with exit 130 and records nothing", async () => {
+    const db = await server.fresh();
+    await db.sql`create table stands_in_for_a_hand_made_schema (id int)`;
+    const dir = await platformCopy(3);
+    const run = runAtTerminal(["baseline", "--to", "3"], { url: db.url, migrationsDir: dir });
+    await run.until("press Ctrl-C to abort");
+    run.type(CTRL_C);
+    const result = await run.result();
+    expect(result.code).toBe(130);
+    expect(result.events.filter((e) => e.event === "migration_baselined")).toEqual([]);
+    expect(await tableExists(db.sql, "platform.schema_migrations")).toBe(false);
   });
 });

@@ -7,6 +7,7 @@ import { loadUmzug } from "../umzug.ts";
 import type { TransactionSql } from "postgres";
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
+import { throwIfCancelled } from "../cancellation.ts";
 import { COMMAND, classify, type MigrationEntry } from "../migration-state.ts";
 import { explainFailure, inLockedTransaction, migrationAttributes, runModuleFunction, runStatements } from "../runner.ts";
 import { plural } from "../table-format.ts";
@@ -155,6 +156,7 @@ async function rollBack(plans: readonly PlannedRollback[], run: LockedRun): Prom
 
   for (const plan of plans) {
     const { file } = plan;
+    throwIfCancelled(run.signal, `rolling back ${file.fileName}`);
     run.onMigration(file.name);
     run.logger.info("rollback_started", `rolling back ${file.fileName} with ${plan.description}, in one transaction with removing its tracking row`, migrationAttributes(file));
     const startedAt = performance.now();
