@@ -5,6 +5,7 @@
  */
 import postgres, { type ISql, type Sql } from "postgres";
 import { DatabaseUnavailableError } from "./errors.ts";
+import { refuseProtocolPooler } from "./pooler.ts";
 import { formatDuration } from "./duration.ts";
 import { pause } from "./cancellation.ts";
 import type { Logger } from "./log.ts";
@@ -73,9 +74,11 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
   for (let attempt = 1; ; attempt++) {
     try {
       // JSON rather than arrays: postgres.js cannot send an array before its first query has loaded the types.
-      const [row] = await sql<{ pid: number }[]>`
+      // `state` is the backend the connection announced at startup (BackendKeyData); the row is the one that answered.
+      const { 0: row, state: announced } = await sql<{ pid: number }[]>`
         select pg_backend_pid() as pid,
           (select count(set_config(key, value, false)) from json_each_text(${JSON.stringify(options.settings ?? {})}::text::json)) as settings`;
+      refuseProtocolPooler(options.url, announced.pid, row!.pid);
       return { sql, pid: row!.pid };
     } catch (error) {
       const code = errorCode(error);
@@ -98,6 +101,7 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
 }
 
 function unavailable(error: unknown, code: string, host: string, privateHost: boolean, attempts: number, limitMs: number): DatabaseUnavailableError {
+  if (error instanceof DatabaseUnavailableError) return error; // connected, then refused (a pooler): it says why itself
   if (privateHost) {
     return new DatabaseUnavailableError(
       `cannot resolve ${host}: *.railway.internal names exist only inside Railway's private network. ` +
