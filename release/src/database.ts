@@ -23,7 +23,7 @@ export interface ConnectOptions {
   readonly logger: Logger;
   /** What a server NOTICE (RAISE NOTICE in a migration) becomes in the log. */
   readonly onNotice: (notice: postgres.Notice) => void;
-  /** Session settings (lock_timeout, …), set in the same round trip that learns the backend pid. */
+  /** Session settings (lock_timeout, …), set once the connection is known to reach PostgreSQL itself. */
   readonly settings?: Readonly<Record<string, string>>;
   /** Aborted when the run is cancelled: stops retrying at once. */
   readonly signal?: AbortSignal;
@@ -73,12 +73,12 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
   let backoff = FIRST_BACKOFF_MS;
   for (let attempt = 1; ; attempt++) {
     try {
-      // JSON rather than arrays: postgres.js cannot send an array before its first query has loaded the types.
       // `state` is the backend the connection announced at startup (BackendKeyData); the row is the one that answered.
-      const { 0: row, state: announced } = await sql<{ pid: number }[]>`
-        select pg_backend_pid() as pid,
-          (select count(set_config(key, value, false)) from json_each_text(${JSON.stringify(options.settings ?? {})}::text::json)) as settings`;
+      const { 0: row, state: announced } = await sql<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      // Checked before the settings: through a pooler they would stay on a server session its other clients get.
       refuseProtocolPooler(options.url, announced.pid, row!.pid);
+      // JSON rather than arrays: postgres.js cannot send an array before its first query has loaded the types.
+      if (options.settings) await sql`select count(set_config(key, value, false)) from json_each_text(${JSON.stringify(options.settings)}::text::json)`;
       return { sql, pid: row!.pid };
     } catch (error) {
       const code = errorCode(error);

@@ -95,6 +95,21 @@ describe("through PgBouncer in transaction mode", () => {
     expect(await tableExists(db.sql, "public.accounts")).toBe(true);
     expect(await advisoryLocks(db)).toEqual([]);
   });
+
+  test("the refused run sets nothing on the pooled server session: the next client gets its settings as they were", async () => {
+    const db = await server.fresh();
+    const defaults = "select current_setting('lock_timeout') as lock, current_setting('statement_timeout') as statement, current_setting('idle_in_transaction_session_timeout') as idle";
+    const client = postgres(transactionPooler.urlFor(db.name), { max: 1, onnotice: () => undefined });
+    try {
+      const [expected] = await client.unsafe(defaults);
+      const result = await runMigrate([], { url: transactionPooler.urlFor(db.name), migrationsDir: await migrationsFolder(MIGRATIONS) });
+      expectPoolerRefusal(result, transactionPooler.port);
+      // One server connection in the pool: this query runs on the very session the job's queries ran on.
+      expect((await client.unsafe(defaults))[0]).toEqual(expected!);
+    } finally {
+      await client.end({ timeout: 1 });
+    }
+  });
 });
 
 describe("through PgBouncer in session mode", () => {
