@@ -5,10 +5,11 @@
  * pooled server session outlives the run. The job cannot hold its lock through one, so it refuses
  * at connect time, before it has taken any lock or changed anything.
  *
- * The signal: such a pooler answers the client's startup with a cancel key of its own
- * (BackendKeyData), because it must route cancel requests itself. The process id in that key is
- * then not the server backend's. A direct connection, or a plain TCP proxy (Railway's public TCP
- * proxy), passes the server's own key through, so the two agree.
+ * The signal: a pooler that shares server sessions between clients must route cancel requests
+ * itself, so it answers the client's startup with a cancel key of its own (BackendKeyData), and the
+ * process id in that key is not the server backend's. PgBouncer does so in every pool mode. A
+ * direct connection, or a plain TCP proxy (Railway's public TCP proxy), passes the server's own key
+ * through, so the two agree.
  */
 import { DatabaseUnavailableError } from "./errors.ts";
 
