@@ -51,7 +51,7 @@ export async function withMigrationLock<T>(session: Session, options: LockOption
 
 async function acquire(session: Session, { waitMs, logger, signal }: LockOptions): Promise<void> {
   const started = Date.now();
-  if (await takeLock(session, "try")) {
+  if (await takeLock(session.sql, "try")) {
     logger.info("lock_acquired", "migration lock acquired", { lock_key: MIGRATION_LOCK_KEY, waited_ms: 0 });
     return;
   }
@@ -71,7 +71,7 @@ async function acquire(session: Session, { waitMs, logger, signal }: LockOptions
       holder_application: holder?.applicationName,
       holder_connected_ms: holder?.connectedForMs,
     });
-    if (await waitForLock(session, Math.min(remaining, WAIT_REPORT_INTERVAL_MS))) {
+    if (await waitForLock(session.sql, Math.min(remaining, WAIT_REPORT_INTERVAL_MS))) {
       const waited = Date.now() - started;
       logger.info("lock_acquired", `migration lock acquired after waiting ${formatDuration(waited)}`, { lock_key: MIGRATION_LOCK_KEY, waited_ms: waited });
       return;
@@ -81,11 +81,10 @@ async function acquire(session: Session, { waitMs, logger, signal }: LockOptions
 }
 
 /** Blocks in PostgreSQL's own lock queue for at most `ms`, so the lock is taken the moment it is free. */
-async function waitForLock(session: Session, ms: number): Promise<boolean> {
-  const { sql } = session;
+async function waitForLock(sql: Queryable, ms: number): Promise<boolean> {
   await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(ms))}ms`}, false)`;
   try {
-    return await takeLock(session, "wait");
+    return await takeLock(sql, "wait");
   } catch (error) {
     if (errorCode(error) === LOCK_NOT_AVAILABLE) return false;
     throw error;
@@ -101,20 +100,19 @@ async function waitForLock(session: Session, ms: number): Promise<boolean> {
  * only if another client shares the server session (a pooler), so that is refused, in the same
  * statement and before asking, so nothing is taken and the other holder's lock stays as it was.
  */
-async function takeLock(session: Session, how: "try" | "wait"): Promise<boolean> {
-  const { sql } = session;
+async function takeLock(sql: Queryable, how: "try" | "wait"): Promise<boolean> {
   const take =
     how === "try"
       ? sql`case when pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) then 'acquired' else 'busy' end`
       : sql`(select 'acquired' from pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint))`;
   // CASE evaluates its branches in order: pg_locks is read before the lock is asked for.
-  const [row] = await sql<{ outcome: "acquired" | "busy" | "held_already" }[]>`
-    select case when exists (
+  const [row] = await sql<{ pid: number; outcome: "acquired" | "busy" | "held_already" }[]>`
+    select pg_backend_pid() as pid, case when exists (
         select 1 from pg_locks
         where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
           and objsubid = 1 and pid = pg_backend_pid() and granted
       ) then 'held_already' else ${take} end as outcome`;
-  if (row!.outcome === "held_already") throw heldAlready(session.pid);
+  if (row!.outcome === "held_already") throw heldAlready(row!.pid);
   return row!.outcome === "acquired";
 }
 
