@@ -5,6 +5,7 @@
  */
 import postgres, { type ISql, type Sql } from "postgres";
 import { DatabaseUnavailableError, SessionLostError } from "./errors.ts";
+import { refuseProtocolPooler, refusedStartupParameter } from "./pooler.ts";
 import { formatDuration } from "./duration.ts";
 import { pause } from "./cancellation.ts";
 import type { Logger } from "./log.ts";
@@ -22,7 +23,7 @@ export interface ConnectOptions {
   readonly logger: Logger;
   /** What a server NOTICE (RAISE NOTICE in a migration) becomes in the log. */
   readonly onNotice: (notice: postgres.Notice) => void;
-  /** Session settings (lock_timeout, …), set in the same round trip that learns the backend pid. */
+  /** Session settings (lock_timeout, …), sent in the startup packet: the session's own defaults. */
   readonly settings?: Readonly<Record<string, string>>;
   /** Aborted when the run is cancelled: stops retrying at once. */
   readonly signal?: AbortSignal;
@@ -40,26 +41,27 @@ export const JOB_SESSION_SETTINGS: Readonly<Record<string, string>> = { idle_ses
 
 /**
  * One dedicated connection the job set up: its backend pid is known and its settings are the
- * job's. postgres.js would silently open a fresh connection when this one closes (terminated,
- * idle_session_timeout, a network reset) and run the next query there, without the job's
- * settings and under another pid. A Session never allows that: once its connection has closed,
- * every new query through `sql` throws SessionLostError, so nothing runs on a session the job did
- * not configure and cancellation never aims at a dead pid.
+ * job's. The settings travel in the startup packet, so they are the session's defaults: RESET and
+ * DISCARD ALL return to them, and no query is spent setting them.
+ *
+ * postgres.js would silently open a fresh connection when this one closes (terminated,
+ * idle_session_timeout, a network reset) and run the next query there, under another pid. A
+ * Session never allows that: once its connection has closed, every new query through `sql` throws
+ * SessionLostError, so nothing runs on a session the job did not set up and cancellation never
+ * aims at a dead pid.
  */
 export class Session {
   readonly #client: Sql;
   readonly #guarded: Sql;
-  readonly #settings: Readonly<Record<string, string>>;
   readonly #role: string;
   #pid = 0;
   #established = false;
   #closed = false;
 
-  constructor(client: (onclose: () => void) => Sql, settings: Readonly<Record<string, string>>, role: string) {
+  constructor(client: (onclose: () => void) => Sql, role: string) {
     this.#client = client(() => {
       if (this.#established) this.#closed = true;
     });
-    this.#settings = settings;
     this.#role = role;
     this.#guarded = guard(this.#client, () => this.#assertOpen());
   }
@@ -80,38 +82,38 @@ export class Session {
   }
 
   /**
-   * Connects (one round trip after authentication): learns the backend pid and applies the job's
-   * settings. Throws what postgres.js threw; the caller decides whether to retry.
+   * Connects and learns the backend pid (one round trip after authentication), refusing a
+   * connection pooler before anything else runs. Throws what postgres.js threw; the caller decides
+   * whether to retry.
    */
-  async establish(): Promise<void> {
-    // JSON rather than arrays: postgres.js cannot send an array before its first query has loaded the types.
-    const [row] = await this.#client<{ pid: number }[]>`
-      select pg_backend_pid() as pid, ${settingsQuery(this.#client, this.#settings, "session")} as settings`;
+  async establish(url: string): Promise<void> {
+    // `state` is the backend the connection announced at startup (BackendKeyData); the row is the session that answered.
+    const { 0: row, state: announced } = await this.#client<{ pid: number }[]>`select pg_backend_pid() as pid`;
+    refuseProtocolPooler(url, announced.pid, row!.pid);
     this.#pid = row!.pid;
     this.#established = true;
   }
 
   /**
    * Puts the session back to the state it was established in, so that the next migration file
-   * starts from the same place whatever the last one did: DISCARD ALL ends every SET, SET ROLE,
-   * SET SESSION AUTHORIZATION, temporary table, prepared statement and session advisory lock, and
-   * the job's settings are applied again in the same round trip. DISCARD ALL refuses to run inside
-   * a transaction block, so a session left inside a transaction fails here with SQLSTATE 25001.
+   * starts from the same place whatever the last one did: DISCARD ALL ends every SET (back to the
+   * job's settings from the startup packet), SET ROLE, SET SESSION AUTHORIZATION, temporary table,
+   * prepared statement and session advisory lock. It refuses to run inside a transaction block, so
+   * a session left inside a transaction fails here with SQLSTATE 25001.
    */
   async reset(): Promise<void> {
-    const sql = this.sql;
-    await Promise.all([sql`discard all`, sql`select ${settingsQuery(sql, this.#settings, "session")}`]);
+    await this.sql`discard all`;
   }
 
   /**
    * Inside a migration's transaction, after the file's own SQL and before the job writes its
-   * record there: the settings, role and search path the file may have changed go back to the
-   * session's, for the rest of the transaction only, so that nothing a file sets changes how the
-   * job's own rows are written (a statement_timeout of 1 ms, a role without rights on the tracking
-   * table, a search_path that shadows pg_locks). The rest goes at the reset after COMMIT.
+   * record there: the settings and role the file may have changed go back to the session's own
+   * (RESET ALL returns to the startup packet's values), so that nothing a file sets changes how the
+   * job's rows are written: a statement_timeout of 1 ms, a role without rights on the tracking
+   * table, a search_path that shadows pg_locks. The rest goes at the reset after COMMIT.
    */
   async restoreInTransaction(tx: Queryable): Promise<void> {
-    await Promise.all([tx`reset all`, tx`set session authorization default`, tx`select ${settingsQuery(tx, this.#settings, "transaction")}`]);
+    await Promise.all([tx`reset all`, tx`set session authorization default`]);
   }
 
   async close(): Promise<void> {
@@ -121,11 +123,6 @@ export class Session {
   #assertOpen(): void {
     if (this.#closed) throw new SessionLostError(this.#role, this.#pid);
   }
-}
-
-/** `count(set_config(…))` over the settings, for the session or for the current transaction only, as a fragment of a select list. */
-function settingsQuery(sql: Queryable, settings: Readonly<Record<string, string>>, scope: "session" | "transaction") {
-  return sql`(select count(set_config(key, value, ${scope === "transaction"})) from json_each_text(${JSON.stringify(settings)}::text::json))`;
 }
 
 /** The members of a postgres.js client that send queries; `end` and the helpers stay as they are. */
@@ -183,19 +180,23 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
         fetch_types: false,
         idle_timeout: 0,
         connect_timeout: Math.max(1, Math.ceil(Math.min(options.connectTimeoutMs, MAX_ATTEMPT_MS) / 1000)),
-        connection: { application_name: applicationName(options.runner) },
+        connection: { ...JOB_SESSION_SETTINGS, ...options.settings, application_name: applicationName(options.runner) },
         onnotice: options.onNotice,
         onclose,
       }),
-    { ...JOB_SESSION_SETTINGS, ...options.settings },
     options.role ?? "database",
   );
   let backoff = FIRST_BACKOFF_MS;
   for (let attempt = 1; ; attempt++) {
     try {
-      await session.establish();
+      await session.establish(options.url);
       return session;
     } catch (error) {
+      const pooler = refusedStartupParameter(options.url, error);
+      if (pooler) {
+        await session.close();
+        throw pooler;
+      }
       const code = errorCode(error);
       const unresolvablePrivateHost = isPrivateRailwayHost(host) && (code === "ENOTFOUND" || code === "EAI_AGAIN");
       const retry = RETRYABLE.has(code) && !(unresolvablePrivateHost && !options.runner.deploymentId);
@@ -216,6 +217,7 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
 }
 
 function unavailable(error: unknown, code: string, host: string, privateHost: boolean, attempts: number, limitMs: number): DatabaseUnavailableError {
+  if (error instanceof DatabaseUnavailableError) return error; // connected, then refused (a pooler): it says why itself
   if (privateHost) {
     return new DatabaseUnavailableError(
       `cannot resolve ${host}: *.railway.internal names exist only inside Railway's private network. ` +

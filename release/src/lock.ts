@@ -9,6 +9,7 @@ import { DatabaseUnavailableError, RunAbortedError } from "./errors.ts";
 import { errorCode, type Session, type Queryable } from "./database.ts";
 import { formatDuration } from "./duration.ts";
 import { throwIfCancelled } from "./cancellation.ts";
+import { CONNECT_DIRECTLY } from "./pooler.ts";
 import type { Logger } from "./log.ts";
 
 export const MIGRATION_LOCK_KEY = "6004517954967784775";
@@ -38,7 +39,10 @@ export interface LockOptions {
 }
 
 /** Runs `body` while holding the migration lock on `session`; releases it whatever happens. */
-export async function withMigrationLock<T>(session: Session, options: LockOptions, body: (lock: HeldLock) => Promise<T>): Promise<T> {
+/** What the lock needs of the session that holds it. */
+export type LockSession = Pick<Session, "sql" | "pid" | "lost">;
+
+export async function withMigrationLock<T>(session: LockSession, options: LockOptions, body: (lock: HeldLock) => Promise<T>): Promise<T> {
   await acquire(session, options);
   try {
     await assertOwnBackendHolds(session);
@@ -49,10 +53,9 @@ export async function withMigrationLock<T>(session: Session, options: LockOption
   }
 }
 
-async function acquire(session: Session, { waitMs, logger, signal }: LockOptions): Promise<void> {
+async function acquire(session: LockSession, { waitMs, logger, signal }: LockOptions): Promise<void> {
   const started = Date.now();
-  const [first] = await session.sql<{ locked: boolean }[]>`select pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) as locked`;
-  if (first!.locked) {
+  if (await takeLock(session.sql, "try")) {
     logger.info("lock_acquired", "migration lock acquired", { lock_key: MIGRATION_LOCK_KEY, waited_ms: 0 });
     return;
   }
@@ -85,14 +88,45 @@ async function acquire(session: Session, { waitMs, logger, signal }: LockOptions
 async function waitForLock(sql: Queryable, ms: number): Promise<boolean> {
   await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(ms))}ms`}, false)`;
   try {
-    await sql`select pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint)`;
-    return true;
+    return await takeLock(sql, "wait");
   } catch (error) {
     if (errorCode(error) === LOCK_NOT_AVAILABLE) return false;
     throw error;
   } finally {
     await sql`select set_config('lock_timeout', '0', false)`;
   }
+}
+
+/**
+ * Takes the lock ("try": only if it is free; "wait": in the lock queue, until lock_timeout) and
+ * says whether it was taken. An advisory lock is re-entrant: asked again on a server session that
+ * holds it, PostgreSQL grants it again at once. A session this run just opened can hold it already
+ * only if another client shares the server session (a pooler), so that is refused, in the same
+ * statement and before asking, so nothing is taken and the other holder's lock stays as it was.
+ */
+async function takeLock(sql: Queryable, how: "try" | "wait"): Promise<boolean> {
+  const take =
+    how === "try"
+      ? sql`case when pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) then 'acquired' else 'busy' end`
+      : sql`(select 'acquired' from pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint))`;
+  // CASE evaluates its branches in order: pg_locks is read before the lock is asked for.
+  const [row] = await sql<{ pid: number; outcome: "acquired" | "busy" | "held_already" }[]>`
+    select pg_backend_pid() as pid, case when exists (
+        select 1 from pg_locks
+        where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
+          and objsubid = 1 and pid = pg_backend_pid() and granted
+      ) then 'held_already' else ${take} end as outcome`;
+  if (row!.outcome === "held_already") throw heldAlready(row!.pid);
+  return row!.outcome === "acquired";
+}
+
+function heldAlready(pid: number): DatabaseUnavailableError {
+  return new DatabaseUnavailableError(
+    `this connection's server session (pid ${pid}) already held the migration lock before this run asked for it: ` +
+      `another client shares that server session, as through a connection pooler, so the lock cannot keep runs apart. ` +
+      `Nothing was taken or released. ${CONNECT_DIRECTLY}`,
+    "LOCK_HELD_BY_SHARED_SESSION",
+  );
 }
 
 async function findHolder(sql: Queryable): Promise<LockHolder | undefined> {
@@ -127,12 +161,12 @@ export async function assertOwnBackendHolds(session: Pick<Session, "sql" | "pid"
   throw new DatabaseUnavailableError(
     `the migration lock was granted, but not to this connection's server session (pid ${session.pid} connected, pid ${row!.pid} answered): ` +
       "the connection goes through a pooler in transaction mode, which hands each query to another session, so a session lock cannot be held. " +
-      "Point DATABASE_URL at the database directly (on Supabase-style poolers: the session-mode port 5432, not 6543).",
+      CONNECT_DIRECTLY,
     "LOCK_NOT_OWNED",
   );
 }
 
-async function assertHeldBy(sql: Queryable, session: Session): Promise<void> {
+async function assertHeldBy(sql: Queryable, session: LockSession): Promise<void> {
   const { pid } = session;
   if (session.lost) throw lockLost(pid);
   const [row] = await sql<{ held: boolean }[]>`
