@@ -50,3 +50,23 @@ export async function findInvalidIndexes(sql: Queryable, targets: readonly Index
 export async function dropInvalidIndexes(sql: Queryable, names: readonly string[]): Promise<void> {
   for (const name of names) await sql.unsafe(`drop index concurrently if exists ${name}`).simple();
 }
+
+export type IndexBuildState = "valid" | "invalid" | "missing";
+
+/** What each named build left: a valid index, an invalid one, or none. Unnamed builds are left out. */
+export async function indexBuildStates(sql: Queryable, targets: readonly IndexTarget[]): Promise<Map<string, IndexBuildState>> {
+  const named = targets.filter((target) => target.name !== null);
+  if (named.length === 0) return new Map();
+  const rows = await sql<{ name: string; state: IndexBuildState }[]>`
+    select target.name, coalesce((
+        select case when i.indisvalid then 'valid' else 'invalid' end
+        from pg_index i
+        join pg_class c on c.oid = i.indexrelid
+        join pg_class t on t.oid = i.indrelid
+        join pg_namespace n on n.oid = t.relnamespace
+        where c.relname = target.name and t.relname = target."table"
+          and (target.schema is null and pg_table_is_visible(t.oid) or n.nspname = target.schema)
+        limit 1), 'missing') as state
+    from json_to_recordset(${JSON.stringify(named)}::text::json) as target(schema text, "table" text, name text)`;
+  return new Map(rows.map((row) => [row.name, row.state]));
+}

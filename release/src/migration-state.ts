@@ -6,6 +6,7 @@
 import type { Refusal } from "./errors.ts";
 import type { MigrationFile } from "./migration-files.ts";
 import type { MigrationRecord } from "./storage.ts";
+import type { RecoveryAdvice } from "./recovery.ts";
 
 export const COMMAND = "bun release/migrate.ts";
 
@@ -25,6 +26,8 @@ export interface MigrationEntry {
 
 export interface StateOptions {
   readonly allowOutOfOrder: boolean;
+  /** What the database says about each migration that failed part-way, to choose its repair (recovery.ts). */
+  readonly recovery?: ReadonlyMap<number, RecoveryAdvice>;
 }
 
 /** Every version the files or the tracking table know, by version. */
@@ -39,7 +42,9 @@ export function classify(files: readonly MigrationFile[], records: readonly Migr
     const name = file?.name ?? record!.name;
     const entry = { version, name, file, record };
     if (record?.status === "applied") return { ...entry, ...appliedState(record, file) };
-    if (record?.status === "running" || record?.status === "failed") return { ...entry, state: "failed", refusal: failedRefusal(record, file) };
+    if (record?.status === "running" || record?.status === "failed") {
+      return { ...entry, state: "failed", refusal: failedRefusal(record, file, options.recovery?.get(version)) };
+    }
     if (!file) return { ...entry, state: "held" }; // a held record whose file is gone: nothing to do
     if (file.holdReason !== undefined) return { ...entry, state: "held" };
     if (highestApplied === undefined || version > highestApplied) return { ...entry, state: "pending" };
@@ -102,7 +107,7 @@ function appliedState(record: MigrationRecord, file: MigrationFile | undefined):
   };
 }
 
-function failedRefusal(record: MigrationRecord, file: MigrationFile | undefined): Refusal {
+function failedRefusal(record: MigrationRecord, file: MigrationFile | undefined, advice: RecoveryAdvice | undefined): Refusal {
   const how = record.status === "running" ? "was interrupted part-way (the run stopped before it finished)" : `failed part-way${record.lastError ? `: ${record.lastError.split("\n")[0]}` : ""}`;
   return {
     check: "failed",
@@ -110,10 +115,19 @@ function failedRefusal(record: MigrationRecord, file: MigrationFile | undefined)
     message: record.transactional
       ? `migration ${how}, and part of its work was committed outside its transaction`
       : `no-transaction migration ${how}; some of its statements may have been applied`,
-    resolution:
-      `inspect the database, then either undo what it did and retry it on the next run: ${COMMAND} resolve ${record.version} --rolled-back; ` +
-      `or finish it by hand and record it: ${COMMAND} resolve ${record.version} --applied`,
+    resolution: recoveryResolution(record.version, advice),
   };
+}
+
+/** The one command the facts call for, or, when only a person can tell, the two and how to choose. */
+export function recoveryResolution(version: number, advice: RecoveryAdvice | undefined): string {
+  const facts = advice?.facts ? `${advice.facts}; ` : "";
+  if (advice?.action === "applied") return `${facts}record it as applied without running it again: ${COMMAND} resolve ${version} --applied`;
+  if (advice?.action === "rolled-back") return `${facts}drop what the builds left and let the next run build them again: ${COMMAND} resolve ${version} --rolled-back`;
+  return (
+    `${facts}inspect the database, then either undo what it did and retry it on the next run: ${COMMAND} resolve ${version} --rolled-back; ` +
+    `or finish it by hand and record it: ${COMMAND} resolve ${version} --applied`
+  );
 }
 
 function outOfOrderRefusal(file: MigrationFile, highestApplied: number, highestFile: MigrationFile | undefined): Refusal {

@@ -19,7 +19,8 @@ import type { Logger } from "./log.ts";
 import type { MigrationFile, SqlSource } from "./migration-files.ts";
 import type { MigrationPolicy } from "./config.ts";
 import type { MigrationContext, MigrationStorage } from "./storage.ts";
-import { COMMAND } from "./migration-state.ts";
+import { COMMAND, recoveryResolution } from "./migration-state.ts";
+import { adviseRecovery } from "./recovery.ts";
 
 /** A pending file, checked and ready to run. */
 export interface PlannedMigration {
@@ -59,6 +60,8 @@ function planSql(file: MigrationFile, parser: SqlParser, refusals: Refusal[]): P
 }
 
 export interface RunnerDeps {
+  /** The SQL parser, for choosing the repair of a file that failed part-way. */
+  readonly loadParser: () => Promise<SqlParser>;
   /** The session that runs migrations (not the one holding the lock): `work.sql`. */
   readonly sql: Sql;
   readonly work: Session;
@@ -234,12 +237,28 @@ async function applyWithoutTransaction(plan: PlannedMigration, deps: RunnerDeps,
     await useTimeouts(deps.sql, overrides, "session");
     await run(deps.sql);
   } catch (error) {
-    const failure = await nameInvalidIndexes(error, plan, deps.sql);
-    const message = failure instanceof Error ? failure.message : String(failure);
-    // If this write fails too (connection gone), the row still says "running": the next run refuses just the same.
-    await deps.storage.recordFailed(deps.sql, file, message).catch(() => undefined);
-    throw failure;
+    throw await recordPartWayFailure(error, plan, deps);
   }
+}
+
+/**
+ * A no-transaction file failed part-way: its row becomes `failed`, through the migration session or,
+ * if that one is gone, the lock's. The message then says what the record really says, and the one
+ * repair that what the file left calls for.
+ */
+async function recordPartWayFailure(error: unknown, plan: PlannedMigration, deps: RunnerDeps): Promise<unknown> {
+  const { file } = plan;
+  const sql = deps.work.lost ? deps.monitor.sql : deps.sql;
+  const failure = await nameInvalidIndexes(error, plan, sql);
+  const message = failure instanceof Error ? failure.message : String(failure);
+  const recorded = await deps.storage.recordFailed(sql, file, message).then(
+    () => "it is recorded as failed",
+    (why: unknown) => `its tracking row still says running, since recording the failure failed too (${why instanceof Error ? why.message : String(why)})`,
+  );
+  if (!(failure instanceof MigrationFailedError)) return failure;
+  const advice = await deps.loadParser().then((parser) => adviseRecovery(sql, file, parser)).catch(() => undefined);
+  const next = `${recorded}, and later runs refuse until it is resolved: ${recoveryResolution(file.version, advice)}`;
+  return new MigrationFailedError(failure.location, failure.server, `${failure.outcome}; ${next}`, { cause: failure.cause });
 }
 
 /**
@@ -263,7 +282,7 @@ async function nameInvalidIndexes(error: unknown, plan: PlannedMigration, sql: Q
   if (!(error instanceof MigrationFailedError)) return error;
   const invalid = await findInvalidIndexes(sql, concurrentIndexTargets(plan.statements)).catch(() => []);
   if (invalid.length === 0) return error;
-  const left = `it left the invalid index${invalid.length === 1 ? "" : "es"} ${invalid.join(", ")} behind, which resolve --rolled-back drops before the retry`;
+  const left = `it left the invalid index${invalid.length === 1 ? "" : "es"} ${invalid.join(", ")} behind`;
   return new MigrationFailedError(error.location, error.server, `${error.outcome}; ${left}`, { cause: error.cause });
 }
 
@@ -294,12 +313,7 @@ export async function executeMigration(sql: Queryable, plan: PlannedMigration, l
     pipelined: file.transactional,
     // Without a transaction each statement commits on its own: never start one without the lock.
     beforeEach: file.transactional ? undefined : (index) => (index > 0 ? lock.assertHeld(sql) : Promise.resolve()),
-    outcome: (index) =>
-      file.transactional
-        ? rolledBack(file)
-        : `statements 1-${index} of ${statements.length} ran before it and stay applied (no transaction); the migration is ` +
-          `recorded as failed and later runs refuse until you undo it and run ${COMMAND} resolve ${file.version} --rolled-back, ` +
-          `or finish it by hand and run ${COMMAND} resolve ${file.version} --applied`,
+    outcome: (index) => (file.transactional ? rolledBack(file) : ranBefore(index, statements.length)),
   });
 }
 
@@ -384,6 +398,13 @@ async function runPipelined(sql: Queryable, source: SqlSource, statements: reado
 function statementFailure(source: SqlSource, statement: Statement, error: unknown, outcome: string): MigrationFailedError {
   const server = serverError(error);
   return new MigrationFailedError(locateInFile(source, statement, server.position), server, outcome, { cause: error });
+}
+
+/** Without a transaction, what had committed before the statement that failed. */
+function ranBefore(failedIndex: number, total: number): string {
+  if (failedIndex === 0) return `it was the first of ${total} statements, so none had run before it`;
+  const ran = failedIndex === 1 ? "statement 1" : `statements 1-${failedIndex}`;
+  return `${ran} of ${total} ran before it and stay${failedIndex === 1 ? "s" : ""} applied (no transaction)`;
 }
 
 function rolledBack(file: MigrationFile): string {

@@ -3,7 +3,8 @@
  * to write SQL against the tracking table by hand.
  */
 import { ExitCode, RefusedError } from "../errors.ts";
-import { COMMAND } from "../migration-state.ts";
+import { COMMAND, recoveryResolution } from "../migration-state.ts";
+import { adviseRecovery } from "../recovery.ts";
 import type { ResolveAction } from "../config.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import { concurrentIndexTargets, dropInvalidIndexes, findInvalidIndexes } from "../invalid-indexes.ts";
@@ -35,10 +36,14 @@ export async function resolve(run: LockedRun, { version, action }: ResolveOption
   };
 
   if (!record || !rule.from.includes(record.status)) {
-    refuse(`--${action} is for ${rule.when}, but version ${version} is ${describe(record)}`, `run ${COMMAND} to see what, if anything, it refuses`);
+    refuse(`--${action} is for ${rule.when}, but version ${version} is ${describe(record)}`, `see where every migration stands, and the repair each needs, with: ${COMMAND} status`);
   }
   if (rule.file === "present" && !file) refuse(`--${action} needs the migration's file, and there is none with version ${version}`, "restore the file from version control");
   if (rule.file === "absent" && file) refuse(`--forget is for a deleted file, but ${file.fileName} exists`, `if the file changed, use ${COMMAND} resolve ${version} --accept-checksum`);
+  if (action === "applied" || action === "rolled-back") {
+    const advice = await adviseRecovery(sql, file!, await run.loadParser());
+    if (advice.action && advice.action !== action) refuse(`--${action} does not fit what ${file!.fileName} left: ${advice.facts}`, recoveryResolution(version, advice));
+  }
 
   await APPLY[action](run, version, file!);
 

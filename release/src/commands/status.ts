@@ -13,6 +13,7 @@ import type { MigrationLanguage } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";
 import type { RunOutcome, RunSummary } from "../run-history.ts";
 import { findDrift, type SchemaDrift } from "../drift.ts";
+import { adviseRecoveries } from "../recovery.ts";
 import type { ReadOnlyRun } from "./context.ts";
 
 export type StatusOptions = Extract<Command, { name: "status" }>;
@@ -113,7 +114,8 @@ export async function status(run: ReadOnlyRun, options: StatusOptions): Promise<
  */
 export async function readMigrationState(run: ReadOnlyRun, options: StateOptions): Promise<MigrationEntry[]> {
   const records = await run.sql.begin("isolation level repeatable read read only", (tx) => run.storage.records(tx));
-  return classify(run.files, records, options);
+  const recovery = await adviseRecoveries(run.sql, run.files, records, run.loadParser);
+  return classify(run.files, records, { ...options, recovery });
 }
 
 export function refusalDocument(refusal: Refusal): RefusalDocument {

@@ -10,6 +10,7 @@ import { enforceLintGate } from "../lint/lint.ts";
 import { checkSchema, driftRefusal, driftSummary } from "../drift.ts";
 import type { RecordedSchema } from "../run-history.ts";
 import { formatDuration } from "../duration.ts";
+import { adviseRecoveries } from "../recovery.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface UpOptions {
@@ -22,7 +23,8 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   const started = performance.now();
   const { files, logger, storage, sql } = run;
   const records = await storage.records(sql);
-  const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder }));
+  const recovery = await adviseRecoveries(sql, files, records, run.loadParser);
+  const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder, recovery }));
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
   await enforceLintGate(state.pending, run.lint, logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];
