@@ -2,6 +2,7 @@
  * Wires one invocation together: config from the edge, files, connections, the lock, then one
  * command. Returns the exit code; only the entry file exits the process.
  */
+import type { Sql } from "postgres";
 import { ConfigError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
 import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReason } from "./cancellation.ts";
 import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
@@ -201,7 +202,7 @@ async function runAgainst(
       });
     });
     const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
-    const schemaNow = async () => unchangedSchema ?? liveSchema(lockSession.sql, config.table);
+    const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
     // The lock's session writes the history; if it was lost, the migration session (when alive) does.
     const recorder = () => [lockSession, work!].find((session) => !session.lost) ?? lockSession;
     return recorded ? await recordOutcome(history, recorder, logger, outcome, schemaNow) : await outcome;
@@ -239,33 +240,30 @@ function cancelQueriesOnAbort(signal: AbortSignal, sessions: readonly Session[],
 }
 
 /**
- * Completes the run's history row whatever the outcome, with the schema a successful run left (what
- * the next run checks for drift). A history write that fails is logged, never fatal.
+ * Completes the run's history row whatever the outcome. A run whose checks passed also records the
+ * schema it left, failed and cancelled runs included, since what the job committed before the
+ * failure is the job's own work, never drift; a refused run records none, so the drift that refused
+ * it is still there for the next run to see. A history write that fails is logged, never fatal.
  */
 async function recordOutcome(
   history: RunHistory,
   recorder: () => Session,
   logger: Logger,
   outcome: Promise<ExitCode>,
-  schemaNow: () => Promise<RecordedSchema>,
+  schemaNow: (sql: Sql) => Promise<RecordedSchema>,
 ): Promise<ExitCode> {
-  const record = (end: RunEnd) =>
-    history.recordEnd(recorder().sql, end).catch((error: unknown) =>
-      logger.warn("history_not_recorded", `could not record this run in ${history.qualifiedName}: ${error instanceof Error ? error.message : String(error)}`),
-    );
+  const warn = (event: string, what: string) => (error: unknown) => {
+    logger.warn(event, `${what}: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  };
+  const record = async (end: Omit<RunEnd, "schema">) => {
+    const sql = recorder().sql;
+    const schema = history.validated && end.outcome !== "refused" ? await schemaNow(sql).catch(warn("schema_not_recorded", "could not snapshot the schema for drift detection")) : undefined;
+    await history.recordEnd(sql, { ...end, schema }).catch(warn("history_not_recorded", `could not record this run in ${history.qualifiedName}`));
+  };
   try {
     const code = await outcome;
-    if (code !== ExitCode.success) {
-      await record({ outcome: "failed" });
-      return code;
-    }
-    // The history table must be in the schema this run records, as it will be in every later one.
-    await history.ensureRun(recorder().sql).catch(() => undefined);
-    const schema = await schemaNow().catch((error: unknown) => {
-      logger.warn("schema_not_recorded", `could not snapshot the schema for drift detection: ${error instanceof Error ? error.message : String(error)}`);
-      return undefined;
-    });
-    await record({ outcome: "succeeded", schema });
+    await record({ outcome: code === ExitCode.success ? "succeeded" : "failed" });
     return code;
   } catch (error) {
     await record(runEndFor(error));

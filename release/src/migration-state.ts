@@ -7,10 +7,11 @@ import type { Refusal } from "./errors.ts";
 import type { MigrationFile } from "./migration-files.ts";
 import type { MigrationRecord } from "./storage.ts";
 import type { RecoveryAdvice } from "./recovery.ts";
+import type { AppliedEvidence } from "./run-history.ts";
 
 export const COMMAND = "bun release/migrate.ts";
 
-export type MigrationStateName = "applied" | "pending" | "held" | "failed" | "changed" | "missing" | "out_of_order";
+export type MigrationStateName = "applied" | "pending" | "held" | "failed" | "changed" | "missing" | "out_of_order" | "record_lost";
 
 export interface MigrationEntry {
   readonly version: number;
@@ -28,6 +29,10 @@ export interface StateOptions {
   readonly allowOutOfOrder: boolean;
   /** What the database says about each migration that failed part-way, to choose its repair (recovery.ts). */
   readonly recovery?: ReadonlyMap<number, RecoveryAdvice>;
+  /** What the last validated run recorded as applied (run-history.ts): a version it names needs its row. */
+  readonly evidence?: AppliedEvidence | undefined;
+  /** False when the tracking table does not exist at all (no records either way). */
+  readonly trackingTable?: boolean;
 }
 
 /** Every version the files or the tracking table know, by version. */
@@ -35,13 +40,17 @@ export function classify(files: readonly MigrationFile[], records: readonly Migr
   const fileByVersion = new Map(files.map((file) => [file.version, file]));
   const recordByVersion = new Map(records.map((record) => [record.version, record]));
   const highestApplied = highestAppliedVersion(records);
-  const versions = [...new Set([...fileByVersion.keys(), ...recordByVersion.keys()])].sort((a, b) => a - b);
+  const versions = [...new Set([...fileByVersion.keys(), ...recordByVersion.keys(), ...(options.evidence?.versions ?? [])])].sort((a, b) => a - b);
   return versions.map((version) => {
     const file = fileByVersion.get(version);
     const record = recordByVersion.get(version);
-    const name = file?.name ?? record!.name;
+    const name = file?.name ?? record?.name ?? `version ${version}`;
     const entry = { version, name, file, record };
     if (record?.status === "applied") return { ...entry, ...appliedState(record, file) };
+    if (!record && options.evidence?.versions.has(version)) {
+      const refusal = lostRecordRefusal(version, file, options);
+      return { ...entry, state: "record_lost", ...(refusal ? { refusal } : {}) };
+    }
     if (record?.status === "running" || record?.status === "failed") {
       return { ...entry, state: "failed", refusal: failedRefusal(record, file, options.recovery?.get(version)) };
     }
@@ -128,6 +137,33 @@ export function recoveryResolution(version: number, advice: RecoveryAdvice | und
     `${facts}inspect the database, then either undo what it did and retry it on the next run: ${COMMAND} resolve ${version} --rolled-back; ` +
     `or finish it by hand and record it: ${COMMAND} resolve ${version} --applied`
   );
+}
+
+/**
+ * The run history says this version was applied, and its row is gone: running the file again could
+ * repeat its work (a data migration twice). One repair per row, or, when the whole table is gone,
+ * one baseline that records them all after checking the schema.
+ */
+function lostRecordRefusal(version: number, file: MigrationFile | undefined, options: StateOptions): Refusal | undefined {
+  const evidence = options.evidence!;
+  const recorded = `run #${evidence.runId} of the run history, which ended ${evidence.finishedAt.toISOString()}, recorded it as applied`;
+  if (options.trackingTable === false) {
+    // Said once, on the highest such version: the one command records them all.
+    const highest = Math.max(...evidence.versions);
+    if (version !== highest) return undefined;
+    return {
+      check: "record_lost",
+      file: file?.fileName ?? `version ${version}`,
+      message: `the tracking table is missing, but run #${evidence.runId} of the run history (ended ${evidence.finishedAt.toISOString()}) recorded versions ${[...evidence.versions].join(", ")} as applied: applying them again could repeat their work`,
+      resolution: `record them again without running them, after a check that the schema is what they build: ${COMMAND} baseline --to ${highest}`,
+    };
+  }
+  return {
+    check: "record_lost",
+    file: file?.fileName ?? `version ${version}`,
+    message: `version ${version} has no row in the tracking table, but ${recorded}: applying it again could repeat its work`,
+    resolution: `if the database still has what it did, record it without running it: ${COMMAND} resolve ${version} --applied`,
+  };
 }
 
 function outOfOrderRefusal(file: MigrationFile, highestApplied: number, highestFile: MigrationFile | undefined): Refusal {

@@ -4,13 +4,23 @@
  * outside every migration transaction, so a failed or cancelled run is recorded all the same.
  *
  * Rows are only ever added, and a run's own row is completed when the run ends; a row still
- * `running` belongs to a run that was killed. The table is created only once the tracking table
- * exists, so a run refused on a fresh database changes nothing there.
+ * `running` belongs to a run that was killed. Every run that reaches the database is recorded, a
+ * refused first deploy included: the table (and its schema) is created by the first run that needs it.
+ *
+ * The history is also the evidence that outlives the tracking table: a run whose checks passed
+ * records, as it ends, the versions then applied and the schema it left. A tracking table that
+ * later lacks one of those versions has lost a row (see migration-state.ts), and the schema is
+ * what the next run checks for drift, failed and cancelled runs included, so that what the job
+ * itself committed is never reported as drift.
  */
 import type { TableName } from "./config.ts";
+import type { Sql } from "postgres";
 import { JobTable, qualifiedTable, type Queryable } from "./database.ts";
 import type { LockAttempt } from "./errors.ts";
 import type { RunIdentity } from "./storage.ts";
+
+/** "STUDIOMH" as a bigint: serialises the creation of the history table (the migration lock is "STUDIOMG"). */
+const HISTORY_DDL_LOCK_KEY = "6004517954967784776";
 
 export type RunOutcome = "running" | "succeeded" | "failed" | "refused" | "cancelled" | "unavailable";
 
@@ -32,8 +42,15 @@ export interface RunEnd {
   readonly outcome: Exclude<RunOutcome, "running">;
   readonly errorCode?: string | undefined;
   readonly errorMessage?: string | undefined;
-  /** The schema as the run left it (successful runs): what the next run checks for drift against. */
+  /** The schema as the run left it (runs whose checks passed): what the next run checks for drift against. */
   readonly schema?: RecordedSchema | undefined;
+}
+
+/** What the last run whose checks passed says was applied when it ended. */
+export interface AppliedEvidence {
+  readonly versions: ReadonlySet<number>;
+  readonly runId: number;
+  readonly finishedAt: Date;
 }
 
 /**
@@ -71,7 +88,7 @@ export class RunHistory {
   readonly #runnerVersion: string;
   #runId: number | undefined;
   #command = "";
-  #startedAt: Date | undefined;
+  #validated = false;
 
   constructor(tracking: TableName, identity: RunIdentity, runnerVersion: string) {
     this.#tracking = tracking;
@@ -85,99 +102,130 @@ export class RunHistory {
     return this.#existence.qualifiedName;
   }
 
-  /** Notes when the run started (the server's clock) and opens its row if the history table exists. */
-  async recordStart(sql: Queryable, command: string): Promise<void> {
+  /** Opens this run's row, creating (or bringing up to date) the history table first when needed. */
+  async recordStart(sql: Sql, command: string): Promise<void> {
     this.#command = command;
-    const [row] = await sql<{ now: Date; exists: boolean }[]>`
-      select clock_timestamp() as now, to_regclass(${this.#existence.qualifiedName}) is not null as exists`;
-    this.#startedAt = row!.now;
-    if (this.#existence.noteExists(row!.exists)) await this.#insertRun(sql);
+    const [row] = await sql<{ exists: boolean; current: boolean }[]>`
+      select to_regclass(${this.#existence.qualifiedName}) is not null as exists,
+        exists (select 1 from pg_attribute where attrelid = to_regclass(${this.#existence.qualifiedName}) and attname = 'applied_versions') as current`;
+    if (!row!.current) await this.#createOrUpgrade(sql);
+    this.#existence.noteExists(true);
+    const identity = this.#identity;
+    const [run] = await sql<{ id: string }[]>`
+      insert into ${qualifiedTable(sql, this.#table)} (kind, command, outcome, applied_by, deployment_id, git_commit, environment, runner_version)
+      values ('run', ${command}, 'running', ${identity.appliedBy}, ${identity.deploymentId ?? null},
+              ${identity.gitCommit ?? null}, ${identity.environment ?? null}, ${this.#runnerVersion})
+      returning id`;
+    this.#runId = Number(run!.id);
+  }
+
+  /**
+   * The run's checks of the tracking table passed: from now on what the table holds is what the job
+   * itself made it, so the run's end records it (and the schema) as the next run's evidence. A run
+   * refused by those checks records neither, so a damaged table never becomes the evidence.
+   */
+  markValidated(): void {
+    this.#validated = true;
+  }
+
+  get validated(): boolean {
+    return this.#validated;
   }
 
   /** One attempt at a migration was rolled back because of another session's locks. */
   async recordLostAttempt(sql: Queryable, migration: string, attempt: LockAttempt): Promise<void> {
-    if (!(await this.ensureRun(sql))) return;
+    if (this.#runId === undefined) return;
     const identity = this.#identity;
     await sql`
       insert into ${qualifiedTable(sql, this.#table)} (run_id, kind, command, migration, attempt, finished_at, outcome, error_code, error_message,
                                      applied_by, deployment_id, git_commit, environment, runner_version)
-      values (${this.#runId!}, 'attempt', ${this.#command}, ${migration}, ${attempt.attempt}, clock_timestamp(), 'lost', ${attempt.code},
+      values (${this.#runId}, 'attempt', ${this.#command}, ${migration}, ${attempt.attempt}, clock_timestamp(), 'lost', ${attempt.code},
               ${attempt.blockers}, ${identity.appliedBy}, ${identity.deploymentId ?? null}, ${identity.gitCommit ?? null},
               ${identity.environment ?? null}, ${this.#runnerVersion})`;
   }
 
-  /** Completes this run's row; `applied` counts the tracking rows this run applied. */
+  /**
+   * Completes this run's row; `applied` counts the tracking rows this run applied. A validated run
+   * also records the versions applied now, the evidence the next run checks the tracking table against.
+   */
   async recordEnd(sql: Queryable, end: RunEnd): Promise<void> {
-    if (!(await this.ensureRun(sql))) return;
+    if (this.#runId === undefined) return;
+    const tracking = await new JobTable(this.#tracking).exists(sql);
+    const applied = tracking
+      ? sql`(select count(*) from ${qualifiedTable(sql, this.#tracking)} t where t.status = 'applied' and t.applied_at >= r.started_at)`
+      : sql`0`;
+    const versions =
+      tracking && this.#validated
+        ? sql`(select coalesce(jsonb_agg(t.version order by t.version), '[]'::jsonb) from ${qualifiedTable(sql, this.#tracking)} t where t.status = 'applied')`
+        : sql`null`;
     await sql`
       update ${qualifiedTable(sql, this.#table)} as r set
         finished_at = clock_timestamp(),
         outcome = ${end.outcome},
         error_code = ${end.errorCode ?? null},
         error_message = ${end.errorMessage ?? null},
-        applied = (select count(*) from ${qualifiedTable(sql, this.#tracking)} t
-                   where t.status = 'applied' and t.applied_at >= r.started_at),
+        applied = ${applied},
+        applied_versions = ${versions},
         schema_hash = ${end.schema?.hash ?? null},
         schema_fingerprint = ${end.schema?.fingerprint ?? null},
         schema_snapshot = ${end.schema?.snapshot === undefined ? null : JSON.stringify(end.schema.snapshot)}::text::jsonb
-      where r.id = ${this.#runId!}`;
+      where r.id = ${this.#runId}`;
   }
 
   /**
-   * The run's row, created late (with the run's own start time) when this run is the one that
-   * created the tracking table. False while the database has no tracking table at all. Called
-   * before the schema the run leaves is read, so that schema already holds the history table.
+   * Creates the history table and its schema, or adds what an older job's table lacks. Runs of a
+   * fresh database may arrive together, before any holds the migration lock, and CREATE ... IF NOT
+   * EXISTS is not safe against a concurrent CREATE: a transaction-level advisory lock of its own
+   * serialises them.
    */
-  async ensureRun(sql: Queryable): Promise<boolean> {
-    if (this.#runId !== undefined) return true;
-    if (this.#startedAt === undefined || !(await new JobTable(this.#tracking).exists(sql))) return false;
-    await this.#ensureTable(sql);
-    await this.#insertRun(sql);
-    return true;
+  async #createOrUpgrade(sql: Sql): Promise<void> {
+    await sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(${HISTORY_DDL_LOCK_KEY}::bigint)`;
+      await tx`create schema if not exists ${tx(this.#table.schema)}`;
+      await tx`
+        create table if not exists ${qualifiedTable(tx, this.#table)} (
+          id bigint generated always as identity primary key,
+          run_id bigint references ${qualifiedTable(tx, this.#table)} (id),
+          kind text not null check (kind in ('run', 'attempt')),
+          command text not null,
+          migration text,
+          attempt integer,
+          started_at timestamptz not null default clock_timestamp(),
+          finished_at timestamptz,
+          outcome text not null check (outcome in ('running', 'succeeded', 'failed', 'refused', 'cancelled', 'unavailable', 'lost')),
+          applied integer,
+          error_code text,
+          error_message text,
+          applied_by text not null,
+          deployment_id text,
+          git_commit text,
+          environment text,
+          runner_version text not null,
+          schema_hash text,
+          schema_fingerprint text,
+          schema_snapshot jsonb
+        )`;
+      // Added after the first release of the table: the versions applied when a validated run ended.
+      await tx`alter table ${qualifiedTable(tx, this.#table)} add column if not exists applied_versions jsonb`;
+    });
   }
 
-  async #insertRun(sql: Queryable): Promise<void> {
-    const identity = this.#identity;
-    const [row] = await sql<{ id: string }[]>`
-      insert into ${qualifiedTable(sql, this.#table)} (kind, command, started_at, outcome, applied_by, deployment_id, git_commit, environment, runner_version)
-      values ('run', ${this.#command}, ${this.#startedAt!}, 'running', ${identity.appliedBy}, ${identity.deploymentId ?? null},
-              ${identity.gitCommit ?? null}, ${identity.environment ?? null}, ${this.#runnerVersion})
-      returning id`;
-    this.#runId = Number(row!.id);
+  /** What the last validated run says was applied when it ended; none before the first such run. */
+  async appliedEvidence(sql: Queryable): Promise<AppliedEvidence | undefined> {
+    if (!(await this.#existence.exists(sql))) return undefined;
+    const [row] = await sql<{ id: string; applied_versions: number[]; finished_at: Date }[]>`
+      select id, applied_versions, finished_at from ${qualifiedTable(sql, this.#table)}
+      where kind = 'run' and applied_versions is not null and finished_at is not null
+      order by id desc limit 1`;
+    return row && { versions: new Set(row.applied_versions.map(Number)), runId: Number(row.id), finishedAt: row.finished_at };
   }
 
-  async #ensureTable(sql: Queryable): Promise<void> {
-    await sql`
-      create table if not exists ${qualifiedTable(sql, this.#table)} (
-        id bigint generated always as identity primary key,
-        run_id bigint references ${qualifiedTable(sql, this.#table)} (id),
-        kind text not null check (kind in ('run', 'attempt')),
-        command text not null,
-        migration text,
-        attempt integer,
-        started_at timestamptz not null default clock_timestamp(),
-        finished_at timestamptz,
-        outcome text not null check (outcome in ('running', 'succeeded', 'failed', 'refused', 'cancelled', 'unavailable', 'lost')),
-        applied integer,
-        error_code text,
-        error_message text,
-        applied_by text not null,
-        deployment_id text,
-        git_commit text,
-        environment text,
-        runner_version text not null,
-        schema_hash text,
-        schema_fingerprint text,
-        schema_snapshot jsonb
-      )`;
-  }
-
-  /** The schema the last successful run left (without its snapshot), if any run recorded one. */
+  /** The schema the last validated run left (without its snapshot), if any run recorded one. */
   async lastSchema(sql: Queryable): Promise<RecordedSchema | undefined> {
     if (!(await this.#existence.exists(sql))) return undefined;
     const [row] = await sql<{ schema_hash: string; schema_fingerprint: string; finished_at: Date }[]>`
       select schema_hash, schema_fingerprint, finished_at from ${qualifiedTable(sql, this.#table)}
-      where kind = 'run' and outcome = 'succeeded' and schema_hash is not null and schema_fingerprint is not null
+      where kind = 'run' and schema_hash is not null and schema_fingerprint is not null
       order by id desc limit 1`;
     return row && { hash: row.schema_hash, fingerprint: row.schema_fingerprint, recordedAt: row.finished_at };
   }

@@ -106,6 +106,11 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     await sql`comment on table ${qualifiedTable(sql, this.#table)} is ${sql.unsafe(`'${TABLE_COMMENT}'`)}`;
   }
 
+  /** Whether the tracking table exists (asked of the database only until it is seen). */
+  exists(sql: Queryable): Promise<boolean> {
+    return this.#existence.exists(sql);
+  }
+
   /** Every row, by version; none when the table does not exist yet (it is created only once a run passes validation). */
   async records(sql: Queryable): Promise<MigrationRecord[]> {
     if (!(await this.#existence.exists(sql))) return [];

@@ -334,12 +334,18 @@ describe("baseline", () => {
     expect(await catalogPicture(db.sql)).toBe(before);
   });
 
-  test("a version below every file is refused", async () => {
+  test("a version below every file is refused; --to 0 adopts a database whose objects are not the migrations' work", async () => {
     const db = await server.fresh();
-    const result = await runner(db, await migrationsFolder(small))(["baseline", "--to", "0", "--yes"]);
-    expect(result.code).toBe(4);
-    expect(failure(result).message).toContain("no migration file has a version at or below 0 (the lowest is 001_first.sql)");
+    const dir = await migrationsFolder(small);
+    await Promise.all([rm(join(dir, "001_first.sql")), rm(join(dir, "001_rollback.sql"))]);
+    const below = await runner(db, dir)(["baseline", "--to", "1", "--yes"]);
+    expect(below.code).toBe(4);
+    expect(failure(below).message).toContain("no migration file has a version at or below 1 (the lowest is 002_second.sql)");
     expect(await tableExists(db.sql, "platform.schema_migrations")).toBe(false);
+
+    const none = await runner(db, dir)(["baseline", "--to", "0", "--yes"]);
+    expect(none.code).toBe(0);
+    expect(await trackedStatuses(db.sql)).toEqual({});
   });
 });
 

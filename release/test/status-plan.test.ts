@@ -35,7 +35,7 @@ const StatusSchema = z.strictObject({
       file: z.string().nullable(),
       language: z.enum(["sql", "typescript"]).nullable(),
       transactional: z.boolean(),
-      state: z.enum(["applied", "pending", "held", "failed", "changed", "missing", "out_of_order"]),
+      state: z.enum(["applied", "pending", "held", "failed", "changed", "missing", "out_of_order", "record_lost"]),
       applied_at: z.iso.datetime().nullable(),
       applied_by: z.string().nullable(),
       execution_ms: Count.nullable(),
@@ -54,6 +54,7 @@ const StatusSchema = z.strictObject({
     changed: Count,
     missing: Count,
     out_of_order: Count,
+    record_lost: Count,
     total: Count,
   }),
   runs: z.array(
@@ -183,7 +184,7 @@ describe("status", () => {
       { version: 8, file: "008_partial.sql", language: "sql", transactional: false, state: "failed", applied_by: "railway deployment deploy-2", hold_reason: null, interrupted: false, refusal: "failed" },
       { version: 9, file: "009_next.sql", language: "sql", transactional: true, state: "pending", applied_by: null, hold_reason: null, interrupted: false, refusal: null },
     ]);
-    expect(document.summary).toEqual({ applied: 3, pending: 1, held: 1, failed: 1, changed: 1, missing: 1, out_of_order: 1, total: 9 });
+    expect(document.summary).toEqual({ applied: 3, pending: 1, held: 1, failed: 1, changed: 1, missing: 1, out_of_order: 1, record_lost: 0, total: 9 });
 
     const byVersion = new Map(document.migrations.map((m) => [m.version, m]));
     // Only a migration that was applied has a time and a duration.
@@ -203,7 +204,7 @@ describe("status", () => {
 
     // The document alone is on stdout; the summary line is a log event on stderr.
     expect(result.stderr).toContain('"event":"run_finished"');
-    expect(runFinished(result)).toMatchObject({ level: "info", applied: 3, pending: 1, held: 1, failed: 1, changed: 1, missing: 1, out_of_order: 1, total: 9 });
+    expect(runFinished(result)).toMatchObject({ level: "info", applied: 3, pending: 1, held: 1, failed: 1, changed: 1, missing: 1, out_of_order: 1, record_lost: 0, total: 9 });
   });
 
   test("the text table names every file with its state, then each refusal with its fix", async () => {
@@ -250,7 +251,7 @@ describe("status", () => {
     expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     const clean = await runMigrate(["status", "--exit-code", "--json"], { url: db.url, migrationsDir: dir });
     expect(clean.code).toBe(0);
-    expect(jsonDocument(clean, StatusSchema).summary).toEqual({ applied: 1, pending: 0, held: 1, failed: 0, changed: 0, missing: 0, out_of_order: 0, total: 2 });
+    expect(jsonDocument(clean, StatusSchema).summary).toEqual({ applied: 1, pending: 0, held: 1, failed: 0, changed: 0, missing: 0, out_of_order: 0, record_lost: 0, total: 2 });
 
     await writeFile(join(dir, "003_next.sql"), create("next"));
     expect((await runMigrate(["status", "--exit-code"], { url: db.url, migrationsDir: dir })).code).toBe(4);

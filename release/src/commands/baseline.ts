@@ -14,11 +14,15 @@ import type { LockedRun } from "./context.ts";
 
 export type BaselineOptions = Extract<Command, { name: "baseline" }>;
 
+/** `--to 0`: the database's objects are not the migrations' work; every migration is still to run. */
+const ADOPT_EMPTY = "create the tracking table with nothing recorded: every migration runs on the next up, on top of what the database holds";
+
 export async function baseline(run: LockedRun, options: BaselineOptions): Promise<ExitCode> {
   const { storage, logger } = run;
   const adopted = run.files.filter((file) => file.version <= options.to);
   refuseUnlessAdoptable(adopted, await storage.records(run.sql), options.to, run.files);
-  await run.confirm("baseline", options.yes, adopted.map(describeStep));
+  run.history.markValidated();
+  await run.confirm("baseline", options.yes, adopted.length > 0 ? adopted.map(describeStep) : [ADOPT_EMPTY]);
   const started = performance.now();
 
   await inLockedTransaction(run, async (tx) => {
@@ -40,7 +44,7 @@ export async function baseline(run: LockedRun, options: BaselineOptions): Promis
 
 /** A database with any of these versions recorded is already tracked: baseline would rewrite its history. */
 function refuseUnlessAdoptable(adopted: readonly MigrationFile[], records: readonly MigrationRecord[], to: number, files: readonly MigrationFile[]): void {
-  if (adopted.length === 0) {
+  if (adopted.length === 0 && to !== 0) {
     const lowest = files[0];
     throw new RefusedError([
       {

@@ -9,13 +9,14 @@ import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
 import { throwIfCancelled } from "../cancellation.ts";
 import { COMMAND, classify, type MigrationEntry } from "../migration-state.ts";
+import { readRecordedState } from "../recorded-state.ts";
 import { explainFailure, inLockedTransaction, migrationAttributes, runModuleFunction, runStatements } from "../runner.ts";
 import { plural } from "../table-format.ts";
 import { transactionControlRefusals, type SqlParser } from "../sql-statements.ts";
 import { loadTypeScriptMigration, type MigrationFunction } from "../typescript-migrations.ts";
 import type { Command } from "../config.ts";
 import type { MigrationFile, SqlSource } from "../migration-files.ts";
-import type { MigrationContext, MigrationRecord } from "../storage.ts";
+import type { MigrationContext } from "../storage.ts";
 import type { LockedRun } from "./context.ts";
 
 export type DownOptions = Extract<Command, { name: "down" }>;
@@ -30,8 +31,13 @@ export interface PlannedRollback {
 }
 
 export async function down(run: LockedRun, options: DownOptions): Promise<ExitCode> {
-  const records = await run.storage.records(run.sql);
-  const toUndo = appliedAbove(options.to, records, run.files);
+  const { records, facts } = await readRecordedState(run.sql, run);
+  const entries = classify(run.files, records, { allowOutOfOrder: false, ...facts });
+  // A row the run history says is gone must be repaired first: down would not know to undo it.
+  const lost = entries.flatMap((entry) => (entry.state === "record_lost" && entry.refusal ? [entry.refusal] : []));
+  if (lost.length > 0) throw new RefusedError(lost);
+  run.history.markValidated();
+  const toUndo = appliedAbove(options.to, entries);
   const heldAbove = records.filter((record) => record.version > options.to && record.status === "held").length;
   if (toUndo.length === 0) {
     run.logger.info("run_finished", `nothing to roll back: no migration above version ${options.to} is applied`, { rolled_back: 0, held: heldAbove });
@@ -57,8 +63,8 @@ export async function down(run: LockedRun, options: DownOptions): Promise<ExitCo
  * Every version above `to` that a run wrote as applied, or started to apply, newest first. Held
  * rows never ran, so there is nothing of theirs to undo.
  */
-function appliedAbove(to: number, records: readonly MigrationRecord[], files: readonly MigrationFile[]): MigrationEntry[] {
-  return classify(files, records, { allowOutOfOrder: false })
+function appliedAbove(to: number, entries: readonly MigrationEntry[]): MigrationEntry[] {
+  return entries
     .filter((entry) => entry.version > to && entry.record !== undefined && entry.record.status !== "held")
     .reverse();
 }

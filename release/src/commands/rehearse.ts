@@ -11,7 +11,7 @@ import type { TransactionSql } from "postgres";
 import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, failureDocument } from "../errors.ts";
 import { errorCode } from "../database.ts";
 import { classify, planUp, type UpPlan } from "../migration-state.ts";
-import { adviseRecoveries } from "../recovery.ts";
+import { readRecordedState } from "../recorded-state.ts";
 import { describeWork, executeMigration, migrationAttributes, planMigrations, settleForJobWrite, type PlannedMigration } from "../runner.ts";
 import { warnOutOfOrder } from "./up.ts";
 import { enforceLintGate } from "../lint/lint.ts";
@@ -56,9 +56,8 @@ export async function rehearse(run: LockedRun, options: RehearseOptions): Promis
 
 /** The same state, order check and refusals as `up` (without --allow-out-of-order). */
 async function planAsUpWould(run: LockedRun): Promise<UpPlan> {
-  const records = await run.storage.records(run.sql);
-  const recovery = await adviseRecoveries(run.sql, run.files, records, run.loadParser);
-  const state = planUp(classify(run.files, records, { allowOutOfOrder: false, recovery }));
+  const { records, facts } = await readRecordedState(run.sql, run);
+  const state = planUp(classify(run.files, records, { allowOutOfOrder: false, ...facts }));
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
   return state;
 }

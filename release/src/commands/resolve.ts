@@ -5,6 +5,7 @@
 import { ExitCode, RefusedError } from "../errors.ts";
 import { COMMAND, recoveryResolution } from "../migration-state.ts";
 import { adviseRecovery } from "../recovery.ts";
+import { readRecordedState } from "../recorded-state.ts";
 import type { ResolveAction } from "../config.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import { concurrentIndexTargets, dropInvalidIndexes, findInvalidIndexes } from "../invalid-indexes.ts";
@@ -21,21 +22,24 @@ const FAILED_PART_WAY = "a migration that failed part-way (a no-transaction file
 /** Which recorded states each action settles, and what it needs of the file. */
 const ACTIONS: Record<ResolveAction, { from: readonly MigrationStatus[]; file: "present" | "absent"; when: string }> = {
   "rolled-back": { from: ["running", "failed"], file: "present", when: FAILED_PART_WAY },
-  applied: { from: ["running", "failed"], file: "present", when: FAILED_PART_WAY },
+  applied: { from: ["running", "failed"], file: "present", when: `${FAILED_PART_WAY}, or one whose row the run history says was lost` },
   "accept-checksum": { from: ["applied"], file: "present", when: "an applied migration whose file changed" },
   forget: { from: ["applied"], file: "absent", when: "an applied migration whose file was deleted" },
 };
 
 export async function resolve(run: LockedRun, { version, action }: ResolveOptions): Promise<ExitCode> {
   const { storage, sql, logger } = run;
-  const record = (await storage.records(sql)).find((candidate) => candidate.version === version);
+  const { records, facts } = await readRecordedState(sql, run);
+  const record = records.find((candidate) => candidate.version === version);
+  // A row the run history says was applied, now gone: --applied writes it back, running nothing.
+  const lostRow = !record && action === "applied" && facts.evidence?.versions.has(version) === true;
   const file = run.files.find((candidate) => candidate.version === version);
   const rule = ACTIONS[action];
   const refuse = (message: string, resolution: string) => {
     throw new RefusedError([{ check: "resolve", file: file?.fileName ?? record?.name ?? `version ${version}`, message, resolution }]);
   };
 
-  if (!record || !rule.from.includes(record.status)) {
+  if (!lostRow && (!record || !rule.from.includes(record.status))) {
     refuse(`--${action} is for ${rule.when}, but version ${version} is ${describe(record)}`, `see where every migration stands, and the repair each needs, with: ${COMMAND} status`);
   }
   if (rule.file === "present" && !file) refuse(`--${action} needs the migration's file, and there is none with version ${version}`, "restore the file from version control");
@@ -45,9 +49,11 @@ export async function resolve(run: LockedRun, { version, action }: ResolveOption
     if (advice.action && advice.action !== action) refuse(`--${action} does not fit what ${file!.fileName} left: ${advice.facts}`, recoveryResolution(version, advice));
   }
 
+  run.history.markValidated();
+  if (lostRow) await storage.ensureTable(sql);
   await APPLY[action](run, version, file!);
 
-  logger.info("resolved", `resolved version ${version} (${record!.name}) with --${action}: ${OUTCOME[action]}`, { version, action });
+  logger.info("resolved", `resolved version ${version} (${file?.name ?? record!.name}) with --${action}: ${OUTCOME[action]}`, { version, action });
   return ExitCode.success;
 }
 

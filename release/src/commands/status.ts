@@ -13,15 +13,15 @@ import type { MigrationLanguage } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";
 import type { RunOutcome, RunSummary } from "../run-history.ts";
 import { findDrift, type SchemaDrift } from "../drift.ts";
-import { adviseRecoveries } from "../recovery.ts";
+import { readRecordedState } from "../recorded-state.ts";
 import type { ReadOnlyRun } from "./context.ts";
 
 export type StatusOptions = Extract<Command, { name: "status" }>;
 
-const STATES: readonly MigrationStateName[] = ["applied", "pending", "held", "failed", "changed", "missing", "out_of_order"];
+const STATES: readonly MigrationStateName[] = ["applied", "pending", "held", "failed", "changed", "missing", "out_of_order", "record_lost"];
 
 /** States that mean `up` has work to do or would refuse. A hold is deliberate, so it does not count. */
-const NEEDS_ATTENTION: ReadonlySet<MigrationStateName> = new Set(["pending", "failed", "changed", "missing", "out_of_order"]);
+const NEEDS_ATTENTION: ReadonlySet<MigrationStateName> = new Set(["pending", "failed", "changed", "missing", "out_of_order", "record_lost"]);
 
 /** Enough of a sha256 to tell two versions of a file apart at a glance. */
 const SHORT_CHECKSUM_LENGTH = 12;
@@ -113,9 +113,8 @@ export async function status(run: ReadOnlyRun, options: StatusOptions): Promise<
  * table reads as no records; it is not created.
  */
 export async function readMigrationState(run: ReadOnlyRun, options: StateOptions): Promise<MigrationEntry[]> {
-  const records = await run.sql.begin("isolation level repeatable read read only", (tx) => run.storage.records(tx));
-  const recovery = await adviseRecoveries(run.sql, run.files, records, run.loadParser);
-  return classify(run.files, records, { ...options, recovery });
+  const { records, facts } = await run.sql.begin("isolation level repeatable read read only", (tx) => readRecordedState(tx, run));
+  return classify(run.files, records, { ...options, ...facts });
 }
 
 export function refusalDocument(refusal: Refusal): RefusalDocument {
@@ -248,6 +247,7 @@ const DETAILS: Record<MigrationStateName, (entry: MigrationEntry) => string> = {
   changed: ({ record, file }) => changedDetail(record, file?.name, file?.checksum),
   missing: ({ record }) => `file gone; ${record ? appliedDetail(record) : ""}`,
   out_of_order: ({ refusal }) => refusal?.message ?? "",
+  record_lost: () => "applied, by the run history, but its row in the tracking table is gone",
 };
 
 function appliedDetail(record: MigrationRecord): string {

@@ -10,7 +10,8 @@ import { enforceLintGate } from "../lint/lint.ts";
 import { checkSchema, driftRefusal, driftSummary } from "../drift.ts";
 import type { RecordedSchema } from "../run-history.ts";
 import { formatDuration } from "../duration.ts";
-import { adviseRecoveries } from "../recovery.ts";
+import { readRecordedState } from "../recorded-state.ts";
+import { refuseUnmanagedDatabase } from "../unmanaged-database.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface UpOptions {
@@ -22,10 +23,11 @@ export interface UpOptions {
 export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> {
   const started = performance.now();
   const { files, logger, storage, sql } = run;
-  const records = await storage.records(sql);
-  const recovery = await adviseRecoveries(sql, files, records, run.loadParser);
-  const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder, recovery }));
+  const { records, facts } = await readRecordedState(sql, run);
+  const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder, ...facts }));
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
+  if (!facts.trackingTable && !facts.evidence) await refuseUnmanagedDatabase(sql, storage.table, files);
+  run.history.markValidated();
   await enforceLintGate(state.pending, run.lint, logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];
   const schemaBefore = await checkDrift(run, options.strictDrift);
