@@ -9,7 +9,7 @@ import { liveSchema } from "./drift.ts";
 import { migrationSessionSettings } from "./runner.ts";
 import { HELP, USAGE, defaultLogFormat, parseConfig, type Command, type CommandName, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
-import { describeTarget, redactorFor } from "./redact.ts";
+import { describeTarget, Secrets } from "./redact.ts";
 import { closeSession, openSession, type Session } from "./database.ts";
 import { withMigrationLock } from "./lock.ts";
 import { readMigrationFiles, type MigrationFile, type MigrationFileSystem } from "./migration-files.ts";
@@ -65,14 +65,14 @@ export async function main(environment: Environment): Promise<number> {
   } catch (error) {
     // LOG_FORMAT itself may be what is wrong: then fall back to the default for this output.
     const format = env.LOG_FORMAT === "text" || env.LOG_FORMAT === "json" ? env.LOG_FORMAT : defaultLogFormat(environment.stdoutIsTty);
-    const logger = createLogger(format, sink, redactorFor(env.DATABASE_URL));
+    const logger = createLogger(format, sink, new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL]).redact);
     return report(logger, error);
   }
   if (config === HELP) {
     sink.stdout(USAGE);
     return ExitCode.success;
   }
-  const redact = redactorFor(config.database?.kind === "url" ? config.database.url : undefined);
+  const { redact } = new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL, config.database?.kind === "url" ? config.database.url : undefined]);
   // A command printing a JSON document owns stdout: its log lines all go to stderr.
   const documentOnStdout = "json" in config.command && config.command.json;
   const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact);
