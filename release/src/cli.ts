@@ -10,12 +10,12 @@ import { liveSchema } from "./drift.ts";
 import { migrationSessionSettings } from "./runner.ts";
 import { HELP, USAGE, defaultLogFormat, parseConfig, type Command, type CommandName, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
-import { describeTarget, redactorFor } from "./redact.ts";
+import { describeTarget, Secrets, type Redactor } from "./redact.ts";
 import { closeSession, openSession, type Session } from "./database.ts";
 import { withMigrationLock } from "./lock.ts";
 import { readMigrationFiles, type MigrationFile, type MigrationFileSystem } from "./migration-files.ts";
 import { MigrationStorage, type RunIdentity } from "./storage.ts";
-import { loadSqlParser } from "./sql-statements.ts";
+import { loadSqlParser, type SqlParser } from "./sql-statements.ts";
 import { startEmbeddedPostgres } from "./embedded.ts";
 import { createConfirm } from "./confirm.ts";
 import { up } from "./commands/up.ts";
@@ -66,21 +66,23 @@ export async function main(environment: Environment): Promise<number> {
   } catch (error) {
     // LOG_FORMAT itself may be what is wrong: then fall back to the default for this output.
     const format = env.LOG_FORMAT === "text" || env.LOG_FORMAT === "json" ? env.LOG_FORMAT : defaultLogFormat(environment.stdoutIsTty);
-    const logger = createLogger(format, sink, redactorFor(env.DATABASE_URL));
+    const logger = createLogger(format, sink, new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL]).redact);
     return report(logger, error);
   }
   if (config === HELP) {
     sink.stdout(USAGE);
     return ExitCode.success;
   }
-  const redact = redactorFor(config.database?.kind === "url" ? config.database.url : undefined);
+  const secrets = new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL, config.database?.kind === "url" ? config.database.url : undefined]);
+  const { redact } = secrets;
   // A command printing a JSON document owns stdout: its log lines all go to stderr.
   const documentOnStdout = "json" in config.command && config.command.json;
   const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact);
   const writeDocument: WriteDocument = (text) => sink.stdout(redact(text));
   const budget = runBudget(config.runTimeoutMs);
   try {
-    return await run(config, { ...environment, signal: AbortSignal.any([environment.signal, budget.signal]) }, logger, writeDocument);
+    const services: RunServices = { logger, writeDocument, redact, loadParser: parserRevealingSecrets(secrets) };
+    return await run(config, { ...environment, signal: AbortSignal.any([environment.signal, budget.signal]) }, services);
   } catch (error) {
     return report(logger, error);
   } finally {
@@ -97,19 +99,48 @@ function runBudget(limitMs: number | undefined): { signal: AbortSignal; clear: (
   return { signal: controller.signal, clear: () => clearTimeout(timer) };
 }
 
-async function run(config: Config, environment: Environment, logger: Logger, writeDocument: WriteDocument): Promise<ExitCode> {
+/** What every command of one run shares: where it writes, what it must never write, and the parser. */
+interface RunServices {
+  readonly logger: Logger;
+  readonly writeDocument: WriteDocument;
+  /** For what the job stores rather than prints: the run history's and the tracking table's error messages. */
+  readonly redact: Redactor;
+  readonly loadParser: () => Promise<SqlParser>;
+}
+
+/**
+ * The parser, telling `secrets` of the password literals of every file it parses, so that no line
+ * the job prints shows one, whatever path it takes (a server message quoting it, a NOTICE).
+ * Nothing can print a file's statements before they are parsed.
+ */
+function parserRevealingSecrets(secrets: Secrets): () => Promise<SqlParser> {
+  return async () => {
+    const parser = await loadSqlParser();
+    return {
+      ...parser,
+      statements: (file) => {
+        const statements = parser.statements(file);
+        for (const statement of statements) secrets.add(statement.secrets);
+        return statements;
+      },
+    };
+  };
+}
+
+async function run(config: Config, environment: Environment, services: RunServices): Promise<ExitCode> {
   const files = await readMigrationFiles(config.migrationsDir, environment.fs);
   const { command, database } = config;
+  const { logger, writeDocument, loadParser } = services;
   if (command.name === "create") return create({ files, migrationsDir: config.migrationsDir, fs: environment.fs, logger }, command);
   if (command.name === "check") {
     const { migrationsDir, lintMode } = config;
-    return check({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser: loadSqlParser, lintMode }, command);
+    return check({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser, lintMode }, command);
   }
   if (!database) throw new Error(`${command.name} needs a database`);
   if (command.name === "verify-rollbacks") {
-    return withDatabaseUrl(database, logger, (url) => verifyRollbacks({ files, url, config, logger, writeDocument, loadParser: loadSqlParser, signal: environment.signal }, command));
+    return withDatabaseUrl(database, logger, (url) => verifyRollbacks({ files, url, config, logger, writeDocument, loadParser, signal: environment.signal }, command));
   }
-  return withDatabaseUrl(database, logger, (url) => runAgainst(url, config, environment, logger, files, writeDocument));
+  return withDatabaseUrl(database, logger, (url) => runAgainst(url, config, environment, services, files));
 }
 
 /** The URL to use: DATABASE_URL's, or that of the embedded PostgreSQL started (and stopped) around `body`. */
@@ -130,12 +161,12 @@ async function runAgainst(
   url: string,
   config: Config,
   environment: Environment,
-  logger: Logger,
+  services: RunServices,
   files: readonly MigrationFile[],
-  writeDocument: WriteDocument,
 ): Promise<ExitCode> {
+  const { logger, writeDocument, redact, loadParser } = services;
   const identity = runIdentity(config, environment.localUser);
-  const storage = new MigrationStorage(config.table, identity);
+  const storage = new MigrationStorage(config.table, identity, redact);
   const history = new RunHistory(config.table, identity, environment.runnerVersion);
   const { signal } = environment;
   const { runner, command } = config;
@@ -178,8 +209,8 @@ async function runAgainst(
     const locking = LOCKED_COMMANDS.has(command.name);
     // Both sessions connect at once: each costs a round trip or three of authentication.
     const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock")] : [])], sessions);
-    const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser: loadSqlParser, mode: config.lintMode };
-    const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser: loadSqlParser, lint };
+    const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode };
+    const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
     activity = `running ${command.name}`;
     if (!lockSession) return await runReadOnly(command, readOnly);
 
@@ -205,7 +236,7 @@ async function runAgainst(
     const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
     // The lock's session writes the history; if it was lost, the migration session (when alive) does.
     const recorder = () => [lockSession, work!].find((session) => !session.lost) ?? lockSession;
-    return recorded ? await recordOutcome(history, recorder, logger, outcome, schemaNow) : await outcome;
+    return recorded ? await recordOutcome(history, recorder, services, outcome, schemaNow) : await outcome;
   } catch (error) {
     throw asCancelled(error);
   } finally {
@@ -248,7 +279,7 @@ function cancelQueriesOnAbort(signal: AbortSignal, sessions: readonly Session[],
 async function recordOutcome(
   history: RunHistory,
   recorder: () => Session,
-  logger: Logger,
+  { logger, redact }: RunServices,
   outcome: Promise<ExitCode>,
   schemaNow: (sql: Sql) => Promise<RecordedSchema>,
 ): Promise<ExitCode> {
@@ -266,13 +297,14 @@ async function recordOutcome(
     await record({ outcome: code === ExitCode.success ? "succeeded" : "failed" });
     return code;
   } catch (error) {
-    await record(runEndFor(error));
+    await record(runEndFor(error, redact));
     throw error;
   }
 }
 
-function runEndFor(error: unknown): RunEnd {
-  const message = error instanceof Error ? error.message : String(error);
+/** The run's end as the history records it; its message masked like a log line, as it is as durable as one. */
+function runEndFor(error: unknown, redact: Redactor): RunEnd {
+  const message = redact(error instanceof Error ? error.message : String(error));
   const code = error instanceof MigrateError ? (error.attributes().code as string | undefined) : undefined;
   const outcome: RunEnd["outcome"] =
     error instanceof CancelledError

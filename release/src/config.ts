@@ -8,6 +8,7 @@ import { ConfigError } from "./errors.ts";
 import { duration, durationMs } from "./duration.ts";
 import { MIGRATION_NAME_WORDS } from "./migration-files.ts";
 import { LintModeSchema, type LintMode } from "./lint/lint-config.ts";
+import { writtenCredentials } from "./redact.ts";
 
 export const DEFAULT_MIGRATIONS_TABLE = "platform.schema_migrations";
 export const DEFAULT_LOCK_WAIT = "2min";
@@ -421,18 +422,98 @@ function parseVersion(text: string | undefined): number | undefined {
   return text !== undefined && /^\d{1,15}$/.test(text) ? Number(text) : undefined;
 }
 
+const URL_SHAPE = "postgresql://USER:PASSWORD@HOST:PORT/DATABASE";
+
 /** Says what is wrong with a database URL without ever repeating it (it may hold the password). */
 export function describeUrlProblem(url: string): string | undefined {
+  // The scheme is read by hand: it comes before the credentials, so naming it cannot reveal them.
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
+  if (!scheme) return `not a valid URL; expected ${URL_SHAPE} (special characters in the password must be percent-encoded)`;
+  if (!["postgres", "postgresql"].includes(scheme.toLowerCase())) return `the scheme is "${scheme}"; expected ${URL_SHAPE}`;
+  const credentials = credentialsProblem(url);
+  if (credentials) return credentials;
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return "not a valid URL; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE (special characters in the password must be percent-encoded)";
+    return `not a valid URL; expected ${URL_SHAPE}`;
   }
-  if (parsed.protocol !== "postgres:" && parsed.protocol !== "postgresql:") {
-    return `the scheme is "${parsed.protocol.replace(/:$/, "")}"; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE`;
-  }
-  if (!parsed.hostname) return "has no host; expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE";
+  if (!parsed.hostname) return `has no host; expected ${URL_SHAPE}`;
   if (parsed.port && Number(parsed.port) === 0) return "has port 0";
   return undefined;
+}
+
+/**
+ * Characters RFC 3986 allows, as they are, in a URL's user name and password (the password may
+ * hold ":" too). Any other must be percent-encoded: left raw, it is read differently by different
+ * parsers (WHATWG's URL takes a "/", "?" or "#" as the end of the host and reads the password as a
+ * port, a path or a query; libpq splits at the first "@", URL parsers at the last), silently dropped
+ * (tabs and newlines), or makes postgres.js throw (a "%" that is not an escape).
+ */
+const USER_CHARACTERS = /^[A-Za-z0-9\-._~!$&'()*+,;=]$/;
+const PASSWORD_CHARACTERS = /^[A-Za-z0-9\-._~!$&'()*+,;=:]$/;
+/** Characters that end a URL's authority for some parser: when one is in the credentials, so may be the last "@". */
+const DELIMITERS = new Set(["/", "?", "#", "@"]);
+
+/**
+ * Refuses a user name or password that is not fully percent-encoded, naming the characters and
+ * their encoding, never the text around them. Credentials end at the last "@" of the URL, as URL
+ * parsers read them; an "@" later in the URL (database name, parameters) must be %40 for that.
+ */
+function credentialsProblem(url: string): string | undefined {
+  const credentials = writtenCredentials(url);
+  if (!credentials) return undefined;
+  const problems = [partProblem("user name", credentials.user, USER_CHARACTERS), partProblem("password", credentials.password ?? "", PASSWORD_CHARACTERS)];
+  return problems.filter((problem): problem is string => problem !== undefined).join("; ") || undefined;
+}
+
+interface Unencoded {
+  /** How the message names the character: `"/"`, `a space`. */
+  readonly name: string;
+  readonly encoding: string;
+  readonly delimiter: boolean;
+}
+
+function partProblem(part: string, text: string, allowed: RegExp): string | undefined {
+  const unencoded = unencodedCharacters(text, allowed);
+  if (unencoded.length > 0) {
+    const names = listed(unencoded.map((character) => character.name));
+    const writing = listed(unencoded.map((character) => `${character.name} as ${character.encoding}`));
+    const laterAt = unencoded.some((character) => character.delimiter) ? "; an @ in the database name or a parameter must be written %40 too" : "";
+    return `the ${part} holds ${names}, which must be percent-encoded in a URL: write ${writing} (encodeURIComponent does it)${laterAt}`;
+  }
+  try {
+    decodeURIComponent(text);
+  } catch {
+    return `the ${part}'s percent-encoding does not decode to UTF-8 text: percent-encode the ${part} as a whole (encodeURIComponent does it)`;
+  }
+  return undefined;
+}
+
+/** The characters of `text` that must be percent-encoded, each once, in order of appearance. */
+function unencodedCharacters(text: string, allowed: RegExp): Unencoded[] {
+  const found = new Map<string, Unencoded>();
+  const characters = [...text];
+  characters.forEach((character, index) => {
+    if (allowed.test(character)) return;
+    if (character === "%" && /^[0-9A-Fa-f]{2}$/.test(characters.slice(index + 1, index + 3).join(""))) return;
+    const unencoded = describeCharacter(character);
+    found.set(unencoded.name, unencoded);
+  });
+  return [...found.values()];
+}
+
+/** Printable ASCII is named as itself; a space, control and non-ASCII characters by their kind, so nothing of the password is printed beyond one character. */
+function describeCharacter(character: string): Unencoded {
+  const code = character.codePointAt(0)!;
+  const hex = `%${code.toString(16).toUpperCase().padStart(2, "0")}`;
+  if (code === 0x20) return { name: "a space", encoding: hex, delimiter: false };
+  if (code < 0x20 || code === 0x7f) return { name: `a control character (U+${code.toString(16).toUpperCase().padStart(4, "0")})`, encoding: hex, delimiter: false };
+  if (code > 0x7f) return { name: "a non-ASCII character", encoding: "its UTF-8 bytes, each as %XX", delimiter: false };
+  return { name: `"${character}"`, encoding: hex, delimiter: DELIMITERS.has(character) };
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listed(items: readonly string[]): string {
+  return items.length <= 1 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }

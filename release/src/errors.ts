@@ -2,6 +2,7 @@
  * Every failure the job can report is one of these classes. Each carries the exit code from
  * DESIGN.md, so the entry point never has to guess how a failure should end the process.
  */
+import { maskAll } from "./redact.ts";
 
 export const ExitCode = {
   success: 0,
@@ -97,8 +98,10 @@ export interface SourceLocation {
   readonly file: string;
   readonly line: number;
   readonly column: number;
-  /** The first line of the failing statement, for the log. */
+  /** The first line of the failing statement, for the log, its password literals masked. */
   readonly statement: string;
+  /** The failing statement's password literals, masked in the server's fields too (they may quote the statement). */
+  readonly secrets?: readonly string[];
 }
 
 /** PostgreSQL's own description of an error (the fields of an ErrorResponse). */
@@ -114,13 +117,17 @@ export interface ServerError {
 export class MigrationFailedError extends MigrateError {
   readonly exitCode = ExitCode.migrationFailed;
   readonly kind: string = "migration_failed";
+  /** What the server said, the failing statement's password literals masked. */
+  readonly server: ServerError;
   constructor(
     readonly location: SourceLocation,
-    readonly server: ServerError,
+    server: ServerError,
     readonly outcome: string,
     options?: ErrorOptions,
   ) {
-    super(formatMigrationFailure(location, server, outcome), options);
+    const masked = maskServerError(server, location.secrets ?? []);
+    super(formatMigrationFailure(location, masked, outcome), options);
+    this.server = masked;
   }
 
   override attributes(): Record<string, unknown> {
@@ -225,6 +232,18 @@ export class SessionLostError extends MigrateError {
 function formatProblems(title: string, problems: readonly string[]): string {
   if (problems.length === 1) return `${title}: ${problems[0]}`;
   return `${title} (${problems.length} problems):\n${problems.map((p) => `  - ${p}`).join("\n")}`;
+}
+
+function maskServerError(server: ServerError, secrets: readonly string[]): ServerError {
+  if (secrets.length === 0) return server;
+  const mask = (text: string) => maskAll(text, secrets);
+  return {
+    ...server,
+    message: mask(server.message),
+    ...(server.detail !== undefined && { detail: mask(server.detail) }),
+    ...(server.hint !== undefined && { hint: mask(server.hint) }),
+    ...(server.where !== undefined && { where: mask(server.where) }),
+  };
 }
 
 function formatMigrationFailure(location: SourceLocation, server: ServerError, outcome: string): string {

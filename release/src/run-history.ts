@@ -180,7 +180,7 @@ export class RunHistory {
    */
   async #createOrUpgrade(sql: Sql): Promise<void> {
     await sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(${HISTORY_DDL_LOCK_KEY}::bigint)`;
+      await tx`select pg_advisory_xact_lock(${HISTORY_DDL_LOCK_KEY}::bigint), set_config('client_min_messages', 'warning', true)`;
       await tx`create schema if not exists ${tx(this.#table.schema)}`;
       await tx`
         create table if not exists ${qualifiedTable(tx, this.#table)} (

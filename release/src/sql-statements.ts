@@ -1,10 +1,12 @@
 /**
  * Splits migration SQL into statements with PostgreSQL's own parser (libpg-query), so that
  * `BEGIN ... END` inside a function body or a DO block is never mistaken for transaction control,
- * and every statement knows the line it starts on.
+ * every statement knows the line it starts on, and the text the job shows of it has its password
+ * literals masked.
  */
 import type { ParseResult } from "libpg-query";
 import { RefusedError, type Refusal, type SourceLocation } from "./errors.ts";
+import { maskPasswordLiterals, maskQuotedLiteral, type Scanner } from "./password-literals.ts";
 import { byteOffsetOfCharacter, lineColumnAtByte } from "./source-position.ts";
 import type { SqlSource } from "./migration-files.ts";
 
@@ -13,7 +15,12 @@ export interface Statement {
   readonly kind: string;
   /** The parse node itself (libpg-query's JSON AST), for describing what the statement does. */
   readonly node: Record<string, unknown>;
+  /** The statement as written: what is sent to the server, and never printed or stored (it may hold a password). */
   readonly text: string;
+  /** The text with its password literals masked: what the job prints and stores of the statement. */
+  readonly safeText: string;
+  /** The password literals' values, as the server reads them and as the file spells them: the redactor masks them anywhere. */
+  readonly secrets: readonly string[];
   /** Byte offset of the statement's first character in the file. */
   readonly byteOffset: number;
   readonly line: number;
@@ -50,7 +57,7 @@ async function createParser(): Promise<SqlParser> {
   const parsed = new WeakMap<SqlSource, Statement[]>();
   return {
     statements: (file) => {
-      const statements = parsed.get(file) ?? splitStatements(file, parseSync);
+      const statements = parsed.get(file) ?? splitStatements(file, parseSync, scanSync);
       parsed.set(file, statements);
       return statements;
     },
@@ -61,7 +68,7 @@ async function createParser(): Promise<SqlParser> {
   };
 }
 
-function splitStatements(file: SqlSource, parseSync: (sql: string) => ParseResult): Statement[] {
+function splitStatements(file: SqlSource, parseSync: (sql: string) => ParseResult, scan: Scanner): Statement[] {
   let result: ParseResult;
   try {
     result = parseSync(file.text);
@@ -73,10 +80,13 @@ function splitStatements(file: SqlSource, parseSync: (sql: string) => ParseResul
     const byteOffset = raw.stmt_location ?? 0;
     const end = raw.stmt_len ? byteOffset + raw.stmt_len : file.source.length;
     const node = (raw.stmt ?? {}) as Record<string, unknown>;
+    const bytes = file.source.subarray(byteOffset, end);
+    const text = decoder.decode(bytes);
     return {
       kind: Object.keys(node)[0] ?? "Unknown",
       node,
-      text: decoder.decode(file.source.subarray(byteOffset, end)),
+      text,
+      ...maskPasswordLiterals({ node, text, bytes, byteOffset }, scan),
       byteOffset,
       line: lineColumnAtByte(file.source, byteOffset).line,
     };
@@ -92,7 +102,7 @@ function syntaxRefusal(file: SqlSource, error: unknown): Refusal {
     check: "syntax",
     file: file.fileName,
     ...(where ? { line: where.line } : {}),
-    message: `syntax error${where ? ` at line ${where.line}, column ${where.column}` : ""}: ${(error as Error).message} (PostgreSQL 18 grammar)`,
+    message: `syntax error${where ? ` at line ${where.line}, column ${where.column}` : ""}: ${maskQuotedLiteral((error as Error).message)} (PostgreSQL 18 grammar)`,
     resolution: "fix the SQL; check it with psql against a scratch database",
   };
 }
@@ -108,7 +118,7 @@ export function transactionControlRefusals(file: SqlSource, statements: readonly
       check: "transaction",
       file: file.fileName,
       line: statement.line,
-      message: `transaction control statement "${firstLine(statement.text)}" in a file that runs inside a transaction`,
+      message: `transaction control statement "${firstLine(statement.safeText)}" in a file that runs inside a transaction`,
       resolution: "remove it (the job wraps each file in one transaction), or add -- migrate:no-transaction at the top of the file",
     }));
 }
@@ -135,7 +145,7 @@ export function openTransactionRefusals(file: SqlSource, statements: readonly St
       check: "transaction",
       file: file.fileName,
       line: openedBy.line,
-      message: `"${firstLine(openedBy.text)}" leaves a transaction open at the end of the file, so nothing after it would ever commit`,
+      message: `"${firstLine(openedBy.safeText)}" leaves a transaction open at the end of the file, so nothing after it would ever commit`,
       resolution: "end the file's own transaction with COMMIT (without AND CHAIN), or remove -- migrate:no-transaction and its BEGIN/COMMIT so the job runs the file in one transaction",
     });
   }
@@ -154,7 +164,7 @@ function prepareRefusal(file: SqlSource, statement: Statement): Refusal {
     check: "transaction",
     file: file.fileName,
     line: statement.line,
-    message: `"${firstLine(statement.text)}" would leave a prepared transaction, holding its locks, after the job has ended`,
+    message: `"${firstLine(statement.safeText)}" would leave a prepared transaction, holding its locks, after the job has ended`,
     resolution: "commit the work with COMMIT instead; two-phase commit has no place in a migration",
   };
 }
@@ -167,7 +177,7 @@ export function locateInFile(file: SqlSource, statement: Statement, position: nu
   const statementBytes = file.source.subarray(statement.byteOffset);
   const offset = position && position > 0 ? statement.byteOffset + byteOffsetOfCharacter(statementBytes, position) : statement.byteOffset;
   const { line, column } = lineColumnAtByte(file.source, offset);
-  return { file: file.fileName, line, column, statement: firstLine(statement.text) };
+  return { file: file.fileName, line, column, statement: firstLine(statement.safeText), secrets: statement.secrets };
 }
 
 export function firstLine(text: string): string {

@@ -2,7 +2,7 @@
  * One line per statement for `plan`: what it does and to which object, e.g.
  * "CREATE INDEX users_active_org_id_idx ON platform.users". It is read from libpg-query's parse
  * tree rather than the text, so comments, quoting, letter case and line breaks never change it.
- * Statements without a describer here fall back to their first line of text.
+ * Statements without a describer here fall back to their first line of text, password literals masked.
  */
 import type {
   AlterTableCmd,
@@ -24,7 +24,7 @@ const FALLBACK_MAX_LENGTH = 100;
 
 export function summarizeStatement(statement: Statement): string {
   // `node` is the parser's own node, typed loosely by sql-statements.ts; this is its real type.
-  return describeNode(statement.node as Node) ?? truncate(firstLine(statement.text));
+  return describeNode(statement.node as Node) ?? truncate(firstLine(statement.safeText));
 }
 
 type KeysOf<N> = N extends unknown ? keyof N : never;
@@ -72,6 +72,10 @@ const DESCRIBERS: { readonly [K in NodeKind]?: Describer<K> } = {
   CreateExtensionStmt: (s) => s.extname && `CREATE EXTENSION ${quoteIdentifier(s.extname)}`,
   RefreshMatViewStmt: (s) => `REFRESH MATERIALIZED VIEW ${optional("CONCURRENTLY", s.concurrent)}${relationName(s.relation)}`,
   RenameStmt: renameSummary,
+  CreateRoleStmt: (s) => `CREATE ${words((s.stmt_type ?? "ROLESTMT_ROLE").replace(/^ROLESTMT_/, ""))} ${quoteIdentifier(s.role)}`,
+  AlterRoleStmt: (s) => `ALTER ROLE ${roleName(s.role)}`,
+  CreateUserMappingStmt: (s) => `CREATE USER MAPPING FOR ${roleName(s.user)} SERVER ${quoteIdentifier(s.servername)}`,
+  AlterUserMappingStmt: (s) => `ALTER USER MAPPING FOR ${roleName(s.user)} SERVER ${quoteIdentifier(s.servername)}`,
   TransactionStmt: (s) => s.kind && `${words(s.kind.replace(/^TRANS_STMT_/, ""))}${s.savepoint_name ? ` ${quoteIdentifier(s.savepoint_name)}` : ""}`,
 };
 

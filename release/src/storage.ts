@@ -9,6 +9,7 @@ import { JobTable, qualifiedTable, type Queryable } from "./database.ts";
 import type { UmzugStorage } from "umzug";
 import type { TableName } from "./config.ts";
 import type { MigrationFile } from "./migration-files.ts";
+import type { Redactor } from "./redact.ts";
 
 export type MigrationStatus = "applied" | "held" | "running" | "failed";
 
@@ -62,11 +63,14 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   readonly #table: TableName;
   readonly #existence: JobTable;
   readonly #identity: RunIdentity;
+  readonly #redact: Redactor;
 
-  constructor(table: TableName, identity: RunIdentity) {
+  /** `redact` masks the run's secrets in the error messages the table keeps, as the logger does in its lines. */
+  constructor(table: TableName, identity: RunIdentity, redact: Redactor) {
     this.#table = table;
     this.#existence = new JobTable(table);
     this.#identity = identity;
+    this.#redact = redact;
   }
 
   get table(): TableName {
@@ -84,7 +88,10 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
    */
   async ensureTable(sql: Queryable): Promise<void> {
     if (await this.#existence.exists(sql)) return;
+    // The run history's table may have created the schema already: its "already exists" NOTICE would only be noise in the deploy log.
+    await sql`select set_config('client_min_messages', 'warning', false)`;
     await sql`create schema if not exists ${sql(this.#table.schema)}`;
+    await sql`reset client_min_messages`;
     await sql`
       create table if not exists ${qualifiedTable(sql, this.#table)} (
         version bigint primary key,
@@ -164,7 +171,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   }
 
   async recordFailed(sql: Queryable, migration: MigrationFile, error: string): Promise<void> {
-    await this.#upsert(sql, migration, "failed", { last_error: error }, ["running"]);
+    await this.#upsert(sql, migration, "failed", { last_error: this.#redact(error) }, ["running"]);
   }
 
   /** Records a failed file as applied without running it (resolve --applied). */
