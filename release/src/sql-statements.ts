@@ -5,7 +5,7 @@
  */
 import type { ParseResult } from "libpg-query";
 import { RefusedError, type Refusal, type SourceLocation } from "./errors.ts";
-import { byteOffsetOfCharacter, lineColumnAtByte } from "./source-position.ts";
+import { byteOffsetOfCharacter, lineAtByte, lineColumnAtByte } from "./source-position.ts";
 import type { SqlSource } from "./migration-files.ts";
 
 export interface Statement {
@@ -78,7 +78,7 @@ function splitStatements(file: SqlSource, parseSync: (sql: string) => ParseResul
       node,
       text: decoder.decode(file.source.subarray(byteOffset, end)),
       byteOffset,
-      line: lineColumnAtByte(file.source, byteOffset).line,
+      line: lineAtByte(file.source, byteOffset),
     };
   });
 }
@@ -118,8 +118,7 @@ export function transactionControlRefusals(file: SqlSource, statements: readonly
  * offset into the statement; without one, the statement's own start.
  */
 export function locateInFile(file: SqlSource, statement: Statement, position: number | undefined): SourceLocation {
-  const statementBytes = file.source.subarray(statement.byteOffset);
-  const offset = position && position > 0 ? statement.byteOffset + byteOffsetOfCharacter(statementBytes, position) : statement.byteOffset;
+  const offset = position && position > 0 ? byteOffsetOfCharacter(file.source, position, statement.byteOffset) : statement.byteOffset;
   const { line, column } = lineColumnAtByte(file.source, offset);
   return { file: file.fileName, line, column, statement: firstLine(statement.text) };
 }

@@ -91,9 +91,10 @@ export async function lintMigrations(files: readonly MigrationFile[], deps: Lint
   const parsed = parseAll(sqlFiles, await deps.loadParser());
   const squawk = await squawkFindings(sqlFiles, config, deps);
   const context = { config, mode: deps.mode, squawkRan: squawk.ran };
+  const squawkByFile = byFile(squawk.findings);
   const findings = parsed.flatMap((parsedFile) => {
     const { file, statements } = parsedFile;
-    const raw = [...jobFindingsOf(file, statements), ...squawk.findings.filter((finding) => finding.file === file).map(fromSquawk)];
+    const raw = [...jobFindingsOf(file, statements), ...(squawkByFile.get(file) ?? []).map(fromSquawk)];
     return fileFindings(parsedFile, raw, context);
   });
   return { ...empty, linted: sqlFiles.map((file) => file.fileName), findings, notices: squawk.notices, squawkRan: squawk.ran, configPath: config.path };
@@ -144,6 +145,16 @@ async function squawkFindings(files: readonly MigrationFile[], config: LintConfi
     if (!(error instanceof SquawkFailedError) || deps.mode !== "warn") throw error;
     return { findings: [], ran: false, notices: [`${error.message.split("\n")[0]}; only the job's own rules ran (${RELAXED_NOTE})`] };
   }
+}
+
+function byFile(findings: readonly SquawkFinding[]): Map<MigrationFile, SquawkFinding[]> {
+  const grouped = new Map<MigrationFile, SquawkFinding[]>();
+  for (const finding of findings) {
+    const ofFile = grouped.get(finding.file) ?? [];
+    ofFile.push(finding);
+    grouped.set(finding.file, ofFile);
+  }
+  return grouped;
 }
 
 /** A finding before levels and waivers: where it points and what it says. */

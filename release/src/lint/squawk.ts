@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { z } from "zod";
 import { MigrateError, ExitCode } from "../errors.ts";
 import { LINT_MODE_VARIABLE } from "./lint-config.ts";
+import { lineStartByte } from "../source-position.ts";
 import type { MigrationFile } from "../migration-files.ts";
 
 /** Where squawk is, or why it is not there. */
@@ -138,7 +139,6 @@ function parseReport({ stdout, stderr, exitCode }: SquawkOutput, failed: Failure
   return parsed.data;
 }
 
-const NEWLINE = 0x0a;
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 /**
@@ -146,12 +146,8 @@ const UTF8_BOM = [0xef, 0xbb, 0xbf];
  * included, while `file.source` starts after it.
  */
 async function offsetInSource(file: MigrationFile, line: number, byteColumn: number): Promise<number> {
-  let lineStart = 0;
-  for (let seen = 0; seen < line; seen++) {
-    const newline = file.source.indexOf(NEWLINE, lineStart);
-    if (newline < 0) return file.source.length;
-    lineStart = newline + 1;
-  }
+  const lineStart = lineStartByte(file.source, line + 1);
+  if (lineStart === file.source.length) return lineStart;
   const markBytes = line === 0 && (await startsWithByteOrderMark(file.path)) ? UTF8_BOM.length : 0;
   return Math.min(lineStart + Math.max(0, byteColumn - markBytes), file.source.length);
 }
