@@ -6,7 +6,7 @@
 import { loadUmzug, unwrapUmzug } from "./umzug.ts";
 import type { Sql, TransactionSql } from "postgres";
 import { LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
-import { pause, throwIfCancelled } from "./cancellation.ts";
+import { checkpoints, pause, throwIfCancelled } from "./cancellation.ts";
 import { describeBlockers, watchLockWaits, type WatchedBackend } from "./lock-waits.ts";
 import { concurrentIndexTargets, findInvalidIndexes } from "./invalid-indexes.ts";
 import { errorCode, type Queryable } from "./database.ts";
@@ -31,13 +31,16 @@ export interface PlannedMigration {
 }
 
 /**
- * Parses every SQL file and loads every TypeScript one, refusing all problems together (syntax,
- * transaction control in a transactional file, an empty file, a bad module) before anything runs.
+ * Parses every SQL file and loads every TypeScript one, refusing all problems together (size,
+ * syntax, transaction control in a transactional file, an empty file, a bad module) before
+ * anything runs. Between files it stops if `signal` (the run's cancellation) is aborted.
  */
-export async function planMigrations(files: readonly MigrationFile[], parser: SqlParser): Promise<PlannedMigration[]> {
+export async function planMigrations(files: readonly MigrationFile[], parser: SqlParser, signal?: AbortSignal): Promise<PlannedMigration[]> {
   const refusals: Refusal[] = [];
   const plans: PlannedMigration[] = [];
+  const checkpoint = checkpoints(signal, "planning the migration files");
   for (const file of files) {
+    await checkpoint();
     try {
       plans.push(file.language === "typescript" ? { file, statements: [], module: await loadTypeScriptMigration(file) } : planSql(file, parser, refusals));
     } catch (error) {

@@ -3,8 +3,9 @@
  * `BEGIN ... END` inside a function body or a DO block is never mistaken for transaction control,
  * and every statement knows the line it starts on.
  */
-import type { ParseResult } from "libpg-query";
+import type { ParseResult, ScanResult } from "libpg-query";
 import { RefusedError, type Refusal, type SourceLocation } from "./errors.ts";
+import type { Checkpoint } from "./cancellation.ts";
 import { byteOffsetOfCharacter, lineAtByte, lineColumnAtByte } from "./source-position.ts";
 import type { SqlSource } from "./migration-files.ts";
 
@@ -28,8 +29,12 @@ export interface SqlComment {
 export interface SqlParser {
   /** Statements of a file in order. Throws RefusedError on a syntax error, naming file:line. */
   statements(file: SqlSource): Statement[];
-  /** Every comment in a file, in order. */
-  comments(file: SqlSource): SqlComment[];
+  /**
+   * The comments of a file whose text includes `mentioning`, in order. Only the parts of the file
+   * that contain it are scanned, piece by piece, so a large file costs little and never holds up
+   * the event loop for long. Throws like `statements`.
+   */
+  comments(file: SqlSource, mentioning: string, checkpoint: Checkpoint): Promise<SqlComment[]>;
 }
 
 /**
@@ -43,22 +48,35 @@ export function loadSqlParser(): Promise<SqlParser> {
 
 let parserLoading: Promise<SqlParser> | undefined;
 
-/** One parser per process, remembering each file's statements: the lint gate and the planner parse the same files. */
+type ParseOutcome = { readonly statements: Statement[] } | { readonly refused: RefusedError };
+
+/**
+ * One parser per process, remembering each file's statements, or why it refused the file: the
+ * lint gate, the planner and `plan` ask about the same files, and a large file is parsed once.
+ */
 async function createParser(): Promise<SqlParser> {
   const { loadModule, parseSync, scanSync } = await import("libpg-query");
   await loadModule();
-  const parsed = new WeakMap<SqlSource, Statement[]>();
-  return {
-    statements: (file) => {
-      const statements = parsed.get(file) ?? splitStatements(file, parseSync);
-      parsed.set(file, statements);
-      return statements;
-    },
-    comments: (file) =>
-      scanSync(file.text)
-        .tokens.filter((token) => token.tokenName === "SQL_COMMENT" || token.tokenName === "C_COMMENT")
-        .map((token) => ({ text: token.text, byteOffset: token.start })),
+  const parsed = new WeakMap<SqlSource, ParseOutcome>();
+  const statements = (file: SqlSource) => {
+    const outcome = parsed.get(file) ?? parseOutcome(file, parseSync);
+    parsed.set(file, outcome);
+    if ("refused" in outcome) throw outcome.refused;
+    return outcome.statements;
   };
+  return {
+    statements,
+    comments: (file, mentioning, checkpoint) => scanComments(file, statements(file), mentioning, scanSync, checkpoint),
+  };
+}
+
+function parseOutcome(file: SqlSource, parseSync: (sql: string) => ParseResult): ParseOutcome {
+  try {
+    return { statements: splitStatements(file, parseSync) };
+  } catch (error) {
+    if (!(error instanceof RefusedError)) throw error;
+    return { refused: error };
+  }
 }
 
 function splitStatements(file: SqlSource, parseSync: (sql: string) => ParseResult): Statement[] {
@@ -126,4 +144,46 @@ export function locateInFile(file: SqlSource, statement: Statement, position: nu
 export function firstLine(text: string): string {
   const line = text.split("\n", 1)[0]!.trim();
   return text.includes("\n") ? `${line} …` : line;
+}
+
+/** About 30 ms of scanning each: the scanner is a synchronous call, and slower than the parser. */
+const SCAN_PIECE_BYTES = 64 * 1024;
+const COMMENT_TOKENS: ReadonlySet<string> = new Set(["SQL_COMMENT", "C_COMMENT"]);
+
+/**
+ * Scans, with PostgreSQL's own scanner, only the pieces of the file whose text mentions what is
+ * looked for. A piece begins where a statement begins (or at the start of the file), where the
+ * scanner is between tokens, never inside a string or a comment, so pieces scan as the whole would.
+ */
+async function scanComments(file: SqlSource, statements: readonly Statement[], mentioning: string, scanSync: (sql: string) => ScanResult, checkpoint: Checkpoint): Promise<SqlComment[]> {
+  const comments: SqlComment[] = [];
+  for (const { start, end } of scanPieces(file.source.length, statements)) {
+    await checkpoint();
+    const text = pieceDecoder.decode(file.source.subarray(start, end));
+    if (!text.includes(mentioning)) continue;
+    for (const token of scanSync(text).tokens) {
+      if (COMMENT_TOKENS.has(token.tokenName) && token.text.includes(mentioning)) comments.push({ text: token.text, byteOffset: start + token.start });
+    }
+  }
+  return comments;
+}
+
+const pieceDecoder = new TextDecoder();
+
+interface Piece {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Consecutive pieces covering the whole file, each of whole statements and at least SCAN_PIECE_BYTES where it can be. */
+function scanPieces(length: number, statements: readonly Statement[]): Piece[] {
+  const pieces: Piece[] = [];
+  let start = 0;
+  for (const statement of statements) {
+    if (statement.byteOffset - start < SCAN_PIECE_BYTES) continue;
+    pieces.push({ start, end: statement.byteOffset });
+    start = statement.byteOffset;
+  }
+  pieces.push({ start, end: length });
+  return pieces;
 }

@@ -3,6 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { byteOffsetOfCharacter, lineColumnAtByte, lineStartByte } from "../src/source-position.ts";
 import { parseDirectives } from "../src/directives.ts";
 import { loadSqlParser, locateInFile, transactionControlRefusals } from "../src/sql-statements.ts";
+import { checkpoints } from "../src/cancellation.ts";
+import { scanSync } from "libpg-query";
 import { HELP, parseConfig } from "../src/config.ts";
 import { ConfigError, RefusedError } from "../src/errors.ts";
 import { describeTarget, redactorFor } from "../src/redact.ts";
@@ -136,6 +138,23 @@ describe("statements", async () => {
     const [, select] = parser.statements(file);
     // PostgreSQL would report position 18 (the 'n' of nope) inside the second statement
     expect(locateInFile(file, select!, 18)).toMatchObject({ line: 4, column: 3, statement: "select * from …" });
+  });
+
+  test("comments that mention a mark are found piece by piece just as a scan of the whole file finds them", async () => {
+    const statement = (i: number) => {
+      if (i % 997 === 0) return `-- lint:allow prefer-bigint-over-int ${i} ü\ncreate table w_${i} (id int); -- lint:allow ban-char-field trailing ${i}`;
+      if (i % 991 === 0) return `select /* lint:allow in a block comment ${i} */ 1;`;
+      if (i % 983 === 0) return `select '-- lint:allow inside a string ${i}';\ndo $$ begin -- lint:allow inside a body ${i}\nend $$;`;
+      return `insert into t values (${i}, 'größe');`;
+    };
+    const file = source(Array.from({ length: 10_000 }, (_, i) => statement(i)).join("\r\n"));
+    const wholeFile = scanSync(file.text)
+      .tokens.filter((token) => (token.tokenName === "SQL_COMMENT" || token.tokenName === "C_COMMENT") && token.text.includes("lint:allow"))
+      .map((token) => ({ text: token.text, byteOffset: token.start }));
+    const found = await parser.comments(file, "lint:allow", checkpoints(undefined, "scanning"));
+    expect(found).toEqual(wholeFile);
+    // 11 statements with two line comments and 10 with a block comment; none from strings or bodies.
+    expect(found).toHaveLength(32);
   });
 
   test("40,000 statements get their lines in a fraction of the time a scan from the file's start for each took", () => {

@@ -24,8 +24,8 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   const records = await storage.records(sql);
   const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder }));
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
-  await enforceLintGate(state.pending, run.lint, logger);
-  const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];
+  await enforceLintGate(state.pending, { ...run.lint, signal: run.signal }, logger);
+  const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser(), run.signal) : [];
   const schemaBefore = await checkDrift(run, options.strictDrift);
   await storage.ensureTable(sql);
 

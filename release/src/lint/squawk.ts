@@ -40,6 +40,8 @@ export interface SquawkOptions {
   readonly assumeInTransaction: boolean;
   /** Opt-in rules to run as well. */
   readonly include: readonly string[];
+  /** Kills squawk when aborted (SIGTERM, SIGINT, the run's budget): a large file keeps it busy for a while. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 const ReportSchema = z.array(
@@ -87,7 +89,7 @@ export async function runSquawk(binary: string, files: readonly MigrationFile[],
     ...byPath.keys(),
   ];
   const failed = (detail: string) => new SquawkFailedError(files.map((file) => file.fileName), detail, binary);
-  const report = parseReport(await spawnSquawk(args, failed), failed);
+  const report = parseReport(await spawnSquawk(args, failed, options.signal), failed);
   return Promise.all(
     report.map(async (violation) => {
       const file = byPath.get(violation.file);
@@ -111,9 +113,9 @@ interface SquawkOutput {
 
 type Failure = (detail: string) => SquawkFailedError;
 
-async function spawnSquawk(args: string[], failed: Failure): Promise<SquawkOutput> {
+async function spawnSquawk(args: string[], failed: Failure, signal: AbortSignal | undefined): Promise<SquawkOutput> {
   try {
-    const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(signal ? { signal } : {}) });
     const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
     return { stdout, stderr, exitCode };
   } catch (error) {

@@ -12,6 +12,8 @@ import type { SqlSource } from "../migration-files.ts";
 import type { SqlComment, Statement } from "../sql-statements.ts";
 
 export const WAIVER_SYNTAX = "-- lint:allow <rule> <reason>";
+/** Every waiver comment holds it: the parts of a file without it need no scanning for waivers. */
+export const WAIVER_MARK = "lint:allow";
 
 export interface Waiver {
   /** Undefined when the comment names no rule. */
