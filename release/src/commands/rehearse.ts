@@ -136,7 +136,7 @@ function migrationFailure(settled: Settled): MigrationFailedError | null {
 
 /** As `up` does it: the migration, then its tracking row through the same transaction, with the lock still held. */
 async function runAndRecord(tx: TransactionSql, plan: PlannedMigration, run: LockedRun, startedAt: number): Promise<void> {
-  await executeMigration(tx, plan, run.lock);
+  await executeMigration(tx, plan, run.lock, run.signal);
   await run.storage.logMigration({ context: { sql: tx, migration: plan.file, startedAt } });
   await run.lock.assertHeld(tx);
 }
