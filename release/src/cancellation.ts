@@ -58,3 +58,29 @@ export function pause(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener("abort", done, { once: true });
   });
 }
+
+/**
+ * Awaited on every turn of a long loop (over a large file's statements or findings). It hands the
+ * event loop back at most every CHECKPOINT_INTERVAL_MS, so a SIGTERM handler runs within that, and
+ * then stops the loop with CancelledError once the run is cancelled.
+ */
+export type Checkpoint = () => Promise<void>;
+
+/** Short against Railway's 5-second grace; long enough that yielding costs nothing measurable. */
+const CHECKPOINT_INTERVAL_MS = 50;
+
+/**
+ * Checkpoints for one piece of work (`doing`, for the cancellation message). Without a signal (a
+ * read-only command, which the entry point's forced exit ends) they only hand the event loop back.
+ */
+export function checkpoints(signal: AbortSignal | undefined, doing: string): Checkpoint {
+  let handedBackAt = performance.now();
+  return async () => {
+    if (performance.now() - handedBackAt >= CHECKPOINT_INTERVAL_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      handedBackAt = performance.now();
+    }
+    const reason = signal && cancelReasonOf(signal);
+    if (reason) throw new CancelledError(reason, doing);
+  };
+}

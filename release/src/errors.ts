@@ -42,7 +42,7 @@ export const DIRECTIVE_VALUE_CHECK = "directive_value";
 
 /** One reason to refuse a run before anything is applied. */
 export interface Refusal {
-  /** Which check refused: drift, missing, order, failed, file, directive, transaction, syntax. */
+  /** Which check refused: drift, missing, order, failed, file, size, directive, transaction, syntax. */
   readonly check: string;
   /** The file the refusal is about, relative to the migrations folder. */
   readonly file: string;

@@ -6,7 +6,7 @@
 import { loadUmzug, unwrapUmzug } from "./umzug.ts";
 import type { Sql, TransactionSql } from "postgres";
 import { LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, TransactionEscapedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
-import { pause, throwIfCancelled } from "./cancellation.ts";
+import { cancelReasonOf, CancelledError, checkpoints, pause, throwIfCancelled } from "./cancellation.ts";
 import { describeBlockers, watchLockWaits, type WatchedBackend } from "./lock-waits.ts";
 import { concurrentIndexTargets, findInvalidIndexes } from "./invalid-indexes.ts";
 import { errorCode, type Queryable, type Session } from "./database.ts";
@@ -32,13 +32,16 @@ export interface PlannedMigration {
 }
 
 /**
- * Parses every SQL file and loads every TypeScript one, refusing all problems together (syntax,
- * transaction control in a transactional file, an empty file, a bad module) before anything runs.
+ * Parses every SQL file and loads every TypeScript one, refusing all problems together (size,
+ * syntax, transaction control in a transactional file, an empty file, a bad module) before
+ * anything runs. Between files it stops if `signal` (the run's cancellation) is aborted.
  */
-export async function planMigrations(files: readonly MigrationFile[], parser: SqlParser): Promise<PlannedMigration[]> {
+export async function planMigrations(files: readonly MigrationFile[], parser: SqlParser, signal?: AbortSignal): Promise<PlannedMigration[]> {
   const refusals: Refusal[] = [];
   const plans: PlannedMigration[] = [];
+  const checkpoint = checkpoints(signal, "planning the migration files");
   for (const file of files) {
+    await checkpoint();
     try {
       plans.push(file.language === "typescript" ? { file, statements: [], module: await loadTypeScriptMigration(file) } : planSql(file, parser, refusals));
     } catch (error) {
@@ -92,7 +95,7 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
     migrations: plans.map((plan) => ({
       name: plan.file.name,
       path: plan.file.path,
-      up: ({ context: { sql } }) => executeMigration(sql, plan, deps.lock).then(() => settleForJobWrite(deps.work, sql, plan.file)),
+      up: ({ context: { sql } }) => executeMigration(sql, plan, deps.lock, deps.signal).then(() => settleForJobWrite(deps.work, sql, plan.file)),
     })),
     storage: deps.storage,
     context: () => context!,
@@ -306,11 +309,12 @@ export function migrationAttributes(file: MigrationFile): Record<string, unknown
  * Runs one planned migration's SQL or `up` through `sql` (its transaction, or the session for a
  * no-transaction file). Records nothing: the caller decides what commits.
  */
-export async function executeMigration(sql: Queryable, plan: PlannedMigration, lock: HeldLock): Promise<void> {
+export async function executeMigration(sql: Queryable, plan: PlannedMigration, lock: HeldLock, signal?: AbortSignal): Promise<void> {
   const { file, statements, module } = plan;
   if (module) return runModuleFunction(sql as TransactionSql, file, module.up, rolledBack(file));
   await runStatements(sql, file, statements, {
     pipelined: file.transactional,
+    signal,
     // Without a transaction each statement commits on its own: never start one without the lock.
     beforeEach: file.transactional ? undefined : (index) => (index > 0 ? lock.assertHeld(sql) : Promise.resolve()),
     outcome: (index) => (file.transactional ? rolledBack(file) : ranBefore(index, statements.length)),
@@ -368,11 +372,17 @@ export interface StatementOptions {
   readonly outcome: (failedIndex: number) => string;
   readonly beforeEach?: ((index: number) => Promise<void>) | undefined;
   /**
-   * Inside a transaction, send every statement at once instead of waiting for each: one round trip
-   * for the file. Once one fails, PostgreSQL refuses the rest (25P02), so the first failure in order
-   * is the one to report. Never without a transaction, where a statement after a failure would run.
+   * Inside a transaction, send the statements PIPELINE_BATCH at a time instead of waiting for each:
+   * one round trip per batch. Once one fails, PostgreSQL refuses the rest (25P02), so the first
+   * failure in order is the one to report. Never without a transaction, where a statement after a
+   * failure would run.
    */
   readonly pipelined?: boolean;
+  /**
+   * The run's cancellation: no batch is sent once it is aborted. Cancelling the running statement
+   * on the server is not enough for a large file, whose session sits idle between batches.
+   */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Runs parsed statements in order; a failure names the file, line and column of the statement. */
@@ -388,11 +398,22 @@ export async function runStatements(sql: Queryable, source: SqlSource, statement
   }
 }
 
+/**
+ * Statements sent together before waiting for their results. A file of tens of thousands is sent
+ * in batches, so queueing them never holds up the event loop (SIGTERM is heard within
+ * milliseconds), and a cancelled or failed file leaves at most one batch for PostgreSQL to refuse.
+ */
+const PIPELINE_BATCH = 1000;
+
 async function runPipelined(sql: Queryable, source: SqlSource, statements: readonly Statement[], options: StatementOptions): Promise<void> {
-  const results = await Promise.allSettled(statements.map((statement) => sql.unsafe(statement.text).simple()));
-  const failed = results.findIndex((result) => result.status === "rejected");
-  if (failed < 0) return;
-  throw statementFailure(source, statements[failed]!, (results[failed] as PromiseRejectedResult).reason, options.outcome(failed));
+  for (let first = 0; first < statements.length; first += PIPELINE_BATCH) {
+    const reason = options.signal && cancelReasonOf(options.signal);
+    if (reason) throw new CancelledError(reason, `applying ${source.fileName}`);
+    const batch = statements.slice(first, first + PIPELINE_BATCH);
+    const results = await Promise.allSettled(batch.map((statement) => sql.unsafe(statement.text).simple()));
+    const failed = results.findIndex((result) => result.status === "rejected");
+    if (failed >= 0) throw statementFailure(source, batch[failed]!, (results[failed] as PromiseRejectedResult).reason, options.outcome(first + failed));
+  }
 }
 
 function statementFailure(source: SqlSource, statement: Statement, error: unknown, outcome: string): MigrationFailedError {

@@ -4,10 +4,11 @@
  * every statement knows the line it starts on, and the text the job shows of it has its password
  * literals masked.
  */
-import type { ParseResult } from "libpg-query";
+import type { ParseResult, ScanResult } from "libpg-query";
 import { RefusedError, type Refusal, type SourceLocation } from "./errors.ts";
 import { maskPasswordLiterals, maskQuotedLiteral, type Scanner } from "./password-literals.ts";
-import { byteOffsetOfCharacter, lineColumnAtByte } from "./source-position.ts";
+import type { Checkpoint } from "./cancellation.ts";
+import { byteOffsetOfCharacter, lineAtByte, lineColumnAtByte } from "./source-position.ts";
 import type { SqlSource } from "./migration-files.ts";
 
 export interface Statement {
@@ -33,11 +34,28 @@ export interface SqlComment {
 }
 
 export interface SqlParser {
-  /** Statements of a file in order. Throws RefusedError on a syntax error, naming file:line. */
+  /**
+   * Statements of a file in order. Throws RefusedError on a file over the size limit (before
+   * parsing it) and on a syntax error, naming file:line.
+   */
   statements(file: SqlSource): Statement[];
-  /** Every comment in a file, in order. */
-  comments(file: SqlSource): SqlComment[];
+  /**
+   * The comments of a file whose text includes `mentioning`, in order. Only the parts of the file
+   * that contain it are scanned, piece by piece, so a large file costs little and never holds up
+   * the event loop for long. Throws like `statements`.
+   */
+  comments(file: SqlSource, mentioning: string, checkpoint: Checkpoint): Promise<SqlComment[]>;
 }
+
+/**
+ * The largest SQL file the job parses: 4 MiB. libpg-query parses a file in one synchronous call,
+ * during which SIGTERM waits, and keeps every statement's parse tree. Measured on a 2-core build
+ * machine, the worst 4 MiB files (287,000 one-line statements, or 134,000 with a lint finding
+ * each) parse in 1 to 1.7 s, well inside Railway's 5-second grace, and the run peaks near 1.1 GB;
+ * a file of twice that takes 2.6 s and more than 1.1 GB for the parse alone. Larger files are
+ * refused before they are parsed (README.md, "Files").
+ */
+export const SQL_FILE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 /**
  * Loads the parser, a WebAssembly module instantiated when it is imported (about 20 ms and 20 MB):
@@ -50,25 +68,39 @@ export function loadSqlParser(): Promise<SqlParser> {
 
 let parserLoading: Promise<SqlParser> | undefined;
 
-/** One parser per process, remembering each file's statements: the lint gate and the planner parse the same files. */
+type ParseOutcome = { readonly statements: Statement[] } | { readonly refused: RefusedError };
+
+/**
+ * One parser per process, remembering each file's statements, or why it refused the file: the
+ * lint gate, the planner and `plan` ask about the same files, and a large file is parsed once.
+ */
 async function createParser(): Promise<SqlParser> {
   const { loadModule, parseSync, scanSync } = await import("libpg-query");
   await loadModule();
-  const parsed = new WeakMap<SqlSource, Statement[]>();
+  const parsed = new WeakMap<SqlSource, ParseOutcome>();
+  const statements = (file: SqlSource) => {
+    const outcome = parsed.get(file) ?? parseOutcome(file, parseSync, scanSync);
+    parsed.set(file, outcome);
+    if ("refused" in outcome) throw outcome.refused;
+    return outcome.statements;
+  };
   return {
-    statements: (file) => {
-      const statements = parsed.get(file) ?? splitStatements(file, parseSync, scanSync);
-      parsed.set(file, statements);
-      return statements;
-    },
-    comments: (file) =>
-      scanSync(file.text)
-        .tokens.filter((token) => token.tokenName === "SQL_COMMENT" || token.tokenName === "C_COMMENT")
-        .map((token) => ({ text: token.text, byteOffset: token.start })),
+    statements,
+    comments: (file, mentioning, checkpoint) => scanComments(file, statements(file), mentioning, scanSync, checkpoint),
   };
 }
 
+function parseOutcome(file: SqlSource, parseSync: (sql: string) => ParseResult, scan: Scanner): ParseOutcome {
+  try {
+    return { statements: splitStatements(file, parseSync, scan) };
+  } catch (error) {
+    if (!(error instanceof RefusedError)) throw error;
+    return { refused: error };
+  }
+}
+
 function splitStatements(file: SqlSource, parseSync: (sql: string) => ParseResult, scan: Scanner): Statement[] {
+  if (file.source.length > SQL_FILE_LIMIT_BYTES) throw new RefusedError([sizeRefusal(file)]);
   let result: ParseResult;
   try {
     result = parseSync(file.text);
@@ -88,9 +120,30 @@ function splitStatements(file: SqlSource, parseSync: (sql: string) => ParseResul
       text,
       ...maskPasswordLiterals({ node, text, bytes, byteOffset }, scan),
       byteOffset,
-      line: lineColumnAtByte(file.source, byteOffset).line,
+      line: lineAtByte(file.source, byteOffset),
     };
   });
+}
+
+function sizeRefusal(file: SqlSource): Refusal {
+  const size = file.source.length;
+  return {
+    check: "size",
+    file: file.fileName,
+    message:
+      `the file is ${describeSize(size)}, over the limit of ${describeSize(SQL_FILE_LIMIT_BYTES)} for one SQL migration file: ` +
+      "the job parses a file in one piece, and a larger one would keep SIGTERM waiting and take too much memory",
+    resolution: `split it into files of at most ${formatMebibytes(SQL_FILE_LIMIT_BYTES)} each, with consecutive versions; each part then applies in its own transaction`,
+  };
+}
+
+function describeSize(bytes: number): string {
+  return `${bytes.toLocaleString("en-US")} bytes (${formatMebibytes(bytes)})`;
+}
+
+function formatMebibytes(bytes: number): string {
+  const mebibytes = bytes / (1024 * 1024);
+  return `${Number.isInteger(mebibytes) ? mebibytes : mebibytes.toFixed(1)} MiB`;
 }
 
 function syntaxRefusal(file: SqlSource, error: unknown): Refusal {
@@ -174,8 +227,7 @@ function prepareRefusal(file: SqlSource, statement: Statement): Refusal {
  * offset into the statement; without one, the statement's own start.
  */
 export function locateInFile(file: SqlSource, statement: Statement, position: number | undefined): SourceLocation {
-  const statementBytes = file.source.subarray(statement.byteOffset);
-  const offset = position && position > 0 ? statement.byteOffset + byteOffsetOfCharacter(statementBytes, position) : statement.byteOffset;
+  const offset = position && position > 0 ? byteOffsetOfCharacter(file.source, position, statement.byteOffset) : statement.byteOffset;
   const { line, column } = lineColumnAtByte(file.source, offset);
   return { file: file.fileName, line, column, statement: firstLine(statement.safeText), secrets: statement.secrets };
 }
@@ -183,4 +235,46 @@ export function locateInFile(file: SqlSource, statement: Statement, position: nu
 export function firstLine(text: string): string {
   const line = text.split("\n", 1)[0]!.trim();
   return text.includes("\n") ? `${line} …` : line;
+}
+
+/** About 30 ms of scanning each: the scanner is a synchronous call, and slower than the parser. */
+const SCAN_PIECE_BYTES = 64 * 1024;
+const COMMENT_TOKENS: ReadonlySet<string> = new Set(["SQL_COMMENT", "C_COMMENT"]);
+
+/**
+ * Scans, with PostgreSQL's own scanner, only the pieces of the file whose text mentions what is
+ * looked for. A piece begins where a statement begins (or at the start of the file), where the
+ * scanner is between tokens, never inside a string or a comment, so pieces scan as the whole would.
+ */
+async function scanComments(file: SqlSource, statements: readonly Statement[], mentioning: string, scanSync: (sql: string) => ScanResult, checkpoint: Checkpoint): Promise<SqlComment[]> {
+  const comments: SqlComment[] = [];
+  for (const { start, end } of scanPieces(file.source.length, statements)) {
+    await checkpoint();
+    const text = pieceDecoder.decode(file.source.subarray(start, end));
+    if (!text.includes(mentioning)) continue;
+    for (const token of scanSync(text).tokens) {
+      if (COMMENT_TOKENS.has(token.tokenName) && token.text.includes(mentioning)) comments.push({ text: token.text, byteOffset: start + token.start });
+    }
+  }
+  return comments;
+}
+
+const pieceDecoder = new TextDecoder();
+
+interface Piece {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Consecutive pieces covering the whole file, each of whole statements and at least SCAN_PIECE_BYTES where it can be. */
+function scanPieces(length: number, statements: readonly Statement[]): Piece[] {
+  const pieces: Piece[] = [];
+  let start = 0;
+  for (const statement of statements) {
+    if (statement.byteOffset - start < SCAN_PIECE_BYTES) continue;
+    pieces.push({ start, end: statement.byteOffset });
+    start = statement.byteOffset;
+  }
+  pieces.push({ start, end: length });
+  return pieces;
 }

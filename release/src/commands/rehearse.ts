@@ -39,8 +39,8 @@ export interface RehearsedMigration {
 export async function rehearse(run: LockedRun, options: RehearseOptions): Promise<ExitCode> {
   const started = performance.now();
   const state = await planAsUpWould(run);
-  await enforceLintGate(state.pending, run.lint, run.logger);
-  const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser()) : [];
+  await enforceLintGate(state.pending, { ...run.lint, signal: run.signal }, run.logger);
+  const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser(), run.signal) : [];
   const heldFiles = state.held.map((file) => held(file, run.logger));
   warnOutOfOrder(state, run.logger);
 
@@ -137,7 +137,7 @@ function migrationFailure(settled: Settled): MigrationFailedError | null {
 
 /** As `up` does it: the migration, then its tracking row through the same transaction, with the lock still held. */
 async function runAndRecord(tx: TransactionSql, plan: PlannedMigration, run: LockedRun, startedAt: number): Promise<void> {
-  await executeMigration(tx, plan, run.lock);
+  await executeMigration(tx, plan, run.lock, run.signal);
   await settleForJobWrite(run.work, tx, plan.file);
   await run.storage.logMigration({ context: { sql: tx, migration: plan.file, startedAt } });
   await run.lock.assertHeld(tx);

@@ -4,6 +4,7 @@
  * without a database; `up` runs it over the pending files before applying any.
  */
 import { RefusedError, type Refusal } from "../errors.ts";
+import { checkpoints, type Checkpoint } from "../cancellation.ts";
 import { lineColumnAtByte } from "../source-position.ts";
 import type { Logger } from "../log.ts";
 import type { MigrationFile } from "../migration-files.ts";
@@ -12,7 +13,7 @@ import { isKnownRule, ruleSpec, squawkRuleNames, RULES, type FindingLevel, type 
 import { RELAXED_NOTE, levelOf, readLintConfig, type LintConfig, type LintMode } from "./lint-config.ts";
 import { jobRuleFindings } from "./rules.ts";
 import { locateSquawk, runSquawk, SquawkFailedError, type SquawkFinding, type SquawkLocation } from "./squawk.ts";
-import { applyWaivers, findWaivers, statementIndexAt, WAIVER_RULES, WAIVER_SYNTAX, type RuleState } from "./waivers.ts";
+import { applyWaivers, findWaivers, statementIndexAt, WAIVER_MARK, WAIVER_RULES, WAIVER_SYNTAX, type RuleState } from "./waivers.ts";
 import { logLintReport } from "./report.ts";
 
 export interface Finding {
@@ -72,6 +73,8 @@ export interface LintDeps {
   readonly mode: LintMode;
   /** Where squawk is; by default the binary installed for this platform. */
   readonly squawk?: SquawkLocation;
+  /** Aborted by SIGTERM, SIGINT or the run's time budget: linting stops, and squawk is killed. */
+  readonly signal?: AbortSignal;
 }
 
 export const TYPESCRIPT_SKIP_REASON = "TypeScript migrations are not linted";
@@ -88,14 +91,17 @@ export async function lintMigrations(files: readonly MigrationFile[], deps: Lint
   if (sqlFiles.length === 0) return empty;
 
   const config = await readLintConfig(deps.migrationsDir, deps.readFile);
-  const parsed = parseAll(sqlFiles, await deps.loadParser());
-  const squawk = await squawkFindings(sqlFiles, config, deps);
+  const checkpoint = checkpoints(deps.signal, "linting the migration files");
+  const parsed = await parseAll(sqlFiles, await deps.loadParser(), checkpoint);
+  const squawk = await squawkFindings(sqlFiles, config, deps, checkpoint);
   const context = { config, mode: deps.mode, squawkRan: squawk.ran };
-  const findings = parsed.flatMap((parsedFile) => {
-    const { file, statements } = parsedFile;
-    const raw = [...jobFindingsOf(file, statements), ...squawk.findings.filter((finding) => finding.file === file).map(fromSquawk)];
-    return fileFindings(parsedFile, raw, context);
-  });
+  const squawkByFile = byFile(squawk.findings);
+  const findingsByFile: Finding[][] = [];
+  for (const parsedFile of parsed) {
+    const raw = [...(await jobFindingsOf(parsedFile, checkpoint)), ...(squawkByFile.get(parsedFile.file) ?? []).map(fromSquawk)];
+    findingsByFile.push(await fileFindings(parsedFile, raw, context, checkpoint));
+  }
+  const findings = findingsByFile.flat();
   return { ...empty, linted: sqlFiles.map((file) => file.fileName), findings, notices: squawk.notices, squawkRan: squawk.ran, configPath: config.path };
 }
 
@@ -105,17 +111,19 @@ interface ParsedFile {
   readonly comments: SqlComment[];
 }
 
-function parseAll(files: readonly MigrationFile[], parser: SqlParser): ParsedFile[] {
+/** Each file is parsed in one piece; between files, and while looking for waivers, the event loop gets its turn. */
+async function parseAll(files: readonly MigrationFile[], parser: SqlParser, checkpoint: Checkpoint): Promise<ParsedFile[]> {
   const refusals: Refusal[] = [];
-  const parsed = files.flatMap((file) => {
+  const parsed: ParsedFile[] = [];
+  for (const file of files) {
+    await checkpoint();
     try {
-      return [{ file, statements: parser.statements(file), comments: parser.comments(file) }];
+      parsed.push({ file, statements: parser.statements(file), comments: await parser.comments(file, WAIVER_MARK, checkpoint) });
     } catch (error) {
       if (!(error instanceof RefusedError)) throw error;
       refusals.push(...error.refusals);
-      return [];
     }
-  });
+  }
   if (refusals.length > 0) throw new RefusedError(refusals);
   return parsed;
 }
@@ -130,7 +138,7 @@ interface SquawkOutcome {
  * At most two squawk processes, run side by side: one for files the job wraps in a transaction
  * (so squawk knows a table created earlier in the file is new), one for no-transaction files.
  */
-async function squawkFindings(files: readonly MigrationFile[], config: LintConfig, deps: LintDeps): Promise<SquawkOutcome> {
+async function squawkFindings(files: readonly MigrationFile[], config: LintConfig, deps: LintDeps, checkpoint: Checkpoint): Promise<SquawkOutcome> {
   const location = deps.squawk ?? locateSquawk();
   if ("unavailable" in location) return { findings: [], ran: false, notices: [location.unavailable] };
   const include = squawkRuleNames().filter((rule) => RULES[rule]?.optIn && levelOf(config, rule) !== "off");
@@ -138,12 +146,26 @@ async function squawkFindings(files: readonly MigrationFile[], config: LintConfi
     .map((assumeInTransaction) => ({ assumeInTransaction, files: files.filter((file) => file.transactional === assumeInTransaction) }))
     .filter((batch) => batch.files.length > 0);
   try {
-    const found = await Promise.all(batches.map((batch) => runSquawk(location.binary, batch.files, { assumeInTransaction: batch.assumeInTransaction, include })));
+    const found = await Promise.all(
+      batches.map((batch) => runSquawk(location.binary, batch.files, { assumeInTransaction: batch.assumeInTransaction, include, signal: deps.signal })),
+    );
     return { findings: found.flat(), ran: true, notices: [] };
   } catch (error) {
+    // A squawk the signal killed did not fail: the run was cancelled, and the checkpoint says so.
+    await checkpoint();
     if (!(error instanceof SquawkFailedError) || deps.mode !== "warn") throw error;
     return { findings: [], ran: false, notices: [`${error.message.split("\n")[0]}; only the job's own rules ran (${RELAXED_NOTE})`] };
   }
+}
+
+function byFile(findings: readonly SquawkFinding[]): Map<MigrationFile, SquawkFinding[]> {
+  const grouped = new Map<MigrationFile, SquawkFinding[]>();
+  for (const finding of findings) {
+    const ofFile = grouped.get(finding.file) ?? [];
+    ofFile.push(finding);
+    grouped.set(finding.file, ofFile);
+  }
+  return grouped;
 }
 
 /** A finding before levels and waivers: where it points and what it says. */
@@ -155,8 +177,8 @@ interface RawFinding {
   readonly help: string | undefined;
 }
 
-function jobFindingsOf(file: MigrationFile, statements: readonly Statement[]): RawFinding[] {
-  return jobRuleFindings(file, statements).map((finding) => ({ ...finding, source: "job", help: undefined }));
+async function jobFindingsOf({ file, statements }: ParsedFile, checkpoint: Checkpoint): Promise<RawFinding[]> {
+  return (await jobRuleFindings(file, statements, checkpoint)).map((finding) => ({ ...finding, source: "job", help: undefined }));
 }
 
 function fromSquawk(finding: SquawkFinding): RawFinding {
@@ -169,7 +191,7 @@ interface FileContext {
   readonly squawkRan: boolean;
 }
 
-function fileFindings({ file, statements, comments }: ParsedFile, raw: readonly RawFinding[], context: FileContext): Finding[] {
+async function fileFindings({ file, statements, comments }: ParsedFile, raw: readonly RawFinding[], context: FileContext, checkpoint: Checkpoint): Promise<Finding[]> {
   const reported = raw
     .flatMap((finding) => withLevel(finding, context.config))
     .map((finding) => ({ ...finding, statementIndex: statementIndexAt(statements, finding.byteOffset) }));
@@ -177,7 +199,12 @@ function fileFindings({ file, statements, comments }: ParsedFile, raw: readonly 
   const waiverFindings = problems
     .map((problem) => ({ ...problem, source: "job" as const, help: undefined, waivedBecause: undefined }))
     .flatMap((finding) => withLevel(finding, context.config));
-  return [...findings, ...waiverFindings].map((finding) => finish(file, finding, context.mode)).sort(byPosition);
+  const finished: Finding[] = [];
+  for (const finding of [...findings, ...waiverFindings]) {
+    await checkpoint();
+    finished.push(finish(file, finding, context.mode));
+  }
+  return finished.sort(byPosition);
 }
 
 /** The finding with its configured level, or nothing when lint.toml turns its rule off. */

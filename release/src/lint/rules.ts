@@ -4,6 +4,7 @@
  */
 import type { DefElem, Node, ObjectType, RenameStmt } from "libpg-query";
 import { transactionControlRefusals, type Statement } from "../sql-statements.ts";
+import type { Checkpoint } from "../cancellation.ts";
 import type { MigrationFile } from "../migration-files.ts";
 
 export interface JobFinding {
@@ -16,8 +17,13 @@ export interface JobFinding {
 type StatementCheck = (statement: Statement, file: MigrationFile) => JobFinding[];
 
 /** Findings of every job rule, statement by statement, in file order. */
-export function jobRuleFindings(file: MigrationFile, statements: readonly Statement[]): JobFinding[] {
-  return statements.flatMap((statement) => CHECKS.flatMap((check) => check(statement, file)));
+export async function jobRuleFindings(file: MigrationFile, statements: readonly Statement[], checkpoint: Checkpoint): Promise<JobFinding[]> {
+  const findings: JobFinding[] = [];
+  for (const statement of statements) {
+    await checkpoint();
+    for (const check of CHECKS) findings.push(...check(statement, file));
+  }
+  return findings;
 }
 
 /** The definition `up` refuses with, so `check` and a deploy never disagree about it. */

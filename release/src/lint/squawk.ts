@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { z } from "zod";
 import { MigrateError, ExitCode } from "../errors.ts";
 import { LINT_MODE_VARIABLE } from "./lint-config.ts";
+import { lineStartByte } from "../source-position.ts";
 import type { MigrationFile } from "../migration-files.ts";
 
 /** Where squawk is, or why it is not there. */
@@ -39,6 +40,8 @@ export interface SquawkOptions {
   readonly assumeInTransaction: boolean;
   /** Opt-in rules to run as well. */
   readonly include: readonly string[];
+  /** Kills squawk when aborted (SIGTERM, SIGINT, the run's budget): a large file keeps it busy for a while. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 const ReportSchema = z.array(
@@ -86,7 +89,7 @@ export async function runSquawk(binary: string, files: readonly MigrationFile[],
     ...byPath.keys(),
   ];
   const failed = (detail: string) => new SquawkFailedError(files.map((file) => file.fileName), detail, binary);
-  const report = parseReport(await spawnSquawk(args, failed), failed);
+  const report = parseReport(await spawnSquawk(args, failed, options.signal), failed);
   return Promise.all(
     report.map(async (violation) => {
       const file = byPath.get(violation.file);
@@ -110,9 +113,9 @@ interface SquawkOutput {
 
 type Failure = (detail: string) => SquawkFailedError;
 
-async function spawnSquawk(args: string[], failed: Failure): Promise<SquawkOutput> {
+async function spawnSquawk(args: string[], failed: Failure, signal: AbortSignal | undefined): Promise<SquawkOutput> {
   try {
-    const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(signal ? { signal } : {}) });
     const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
     return { stdout, stderr, exitCode };
   } catch (error) {
@@ -138,7 +141,6 @@ function parseReport({ stdout, stderr, exitCode }: SquawkOutput, failed: Failure
   return parsed.data;
 }
 
-const NEWLINE = 0x0a;
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 
 /**
@@ -146,12 +148,8 @@ const UTF8_BOM = [0xef, 0xbb, 0xbf];
  * included, while `file.source` starts after it.
  */
 async function offsetInSource(file: MigrationFile, line: number, byteColumn: number): Promise<number> {
-  let lineStart = 0;
-  for (let seen = 0; seen < line; seen++) {
-    const newline = file.source.indexOf(NEWLINE, lineStart);
-    if (newline < 0) return file.source.length;
-    lineStart = newline + 1;
-  }
+  const lineStart = lineStartByte(file.source, line + 1);
+  if (lineStart === file.source.length) return lineStart;
   const markBytes = line === 0 && (await startsWithByteOrderMark(file.path)) ? UTF8_BOM.length : 0;
   return Math.min(lineStart + Math.max(0, byteColumn - markBytes), file.source.length);
 }

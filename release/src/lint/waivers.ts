@@ -7,11 +7,13 @@
  * Comments are found with PostgreSQL's own scanner, so `-- lint:allow` inside a string or a
  * function body is never taken for a waiver.
  */
-import { lineColumnAtByte } from "../source-position.ts";
+import { lineAtByte } from "../source-position.ts";
 import type { SqlSource } from "../migration-files.ts";
 import type { SqlComment, Statement } from "../sql-statements.ts";
 
 export const WAIVER_SYNTAX = "-- lint:allow <rule> <reason>";
+/** Every waiver comment holds it: the parts of a file without it need no scanning for waivers. */
+export const WAIVER_MARK = "lint:allow";
 
 export interface Waiver {
   /** Undefined when the comment names no rule. */
@@ -27,41 +29,40 @@ const WAIVER_COMMENT = /^--\s*lint:allow\b(?:\s+(\S+))?(?:\s+(.*))?$/;
 
 /** Every waiver comment in the file (from the parser's scanner), each tied to its statement. */
 export function findWaivers(file: SqlSource, statements: readonly Statement[], comments: readonly SqlComment[]): Waiver[] {
-  const spans = statementSpans(statements);
   return comments.flatMap((comment) => {
     const match = WAIVER_COMMENT.exec(comment.text.trim());
     if (!match) return [];
-    return [{ rule: match[1], reason: (match[2] ?? "").trim(), byteOffset: comment.byteOffset, statementIndex: statementFor(file.source, spans, comment.byteOffset) }];
+    return [{ rule: match[1], reason: (match[2] ?? "").trim(), byteOffset: comment.byteOffset, statementIndex: statementFor(file.source, statements, comment.byteOffset) }];
   });
 }
 
-interface Span {
-  readonly start: number;
-  readonly end: number;
+/**
+ * The statement a finding at `byteOffset` belongs to: the last one starting at or before it. A
+ * binary search over the statements, which are in file order: a large file has tens of thousands.
+ */
+export function statementIndexAt(statements: readonly Statement[], byteOffset: number): number | undefined {
+  let after = 0;
+  let end = statements.length;
+  while (after < end) {
+    const middle = (after + end) >>> 1;
+    if (statements[middle]!.byteOffset <= byteOffset) after = middle + 1;
+    else end = middle;
+  }
+  return after === 0 ? undefined : after - 1;
+}
+
+function statementFor(source: Uint8Array, statements: readonly Statement[], offset: number): number | undefined {
+  const before = statementIndexAt(statements, offset);
+  const previous = before === undefined ? undefined : statements[before];
+  if (previous) {
+    const end = previous.byteOffset + encoder.encode(previous.text).length;
+    if (offset < end || lineAtByte(source, end) === lineAtByte(source, offset)) return before;
+  }
+  const next = (before ?? -1) + 1;
+  return next < statements.length ? next : undefined;
 }
 
 const encoder = new TextEncoder();
-
-function statementSpans(statements: readonly Statement[]): Span[] {
-  return statements.map((statement) => ({ start: statement.byteOffset, end: statement.byteOffset + encoder.encode(statement.text).length }));
-}
-
-/** The statement a finding at `byteOffset` belongs to: the last one starting at or before it. */
-export function statementIndexAt(statements: readonly Statement[], byteOffset: number): number | undefined {
-  const index = statements.findLastIndex((statement) => statement.byteOffset <= byteOffset);
-  return index < 0 ? undefined : index;
-}
-
-function statementFor(source: Uint8Array, spans: readonly Span[], offset: number): number | undefined {
-  const before = spans.findLastIndex((span) => span.start <= offset);
-  const previous = spans[before];
-  if (previous && (offset < previous.end || sameLine(source, previous.end, offset))) return before;
-  return before + 1 < spans.length ? before + 1 : undefined;
-}
-
-function sameLine(source: Uint8Array, a: number, b: number): boolean {
-  return lineColumnAtByte(source, a).line === lineColumnAtByte(source, b).line;
-}
 
 /** What the gate knows about a rule a waiver names, to tell a stale waiver from one it cannot judge. */
 export type RuleState = "checked" | "off" | "not-run" | "unknown";
@@ -86,15 +87,30 @@ export interface WaiverResult<F> {
 }
 
 export function applyWaivers<F extends FindingAtStatement>(findings: readonly F[], waivers: readonly Waiver[], ruleState: (rule: string) => RuleState): WaiverResult<F> {
-  const valid = waivers.filter((waiver) => waiver.rule !== undefined && waiver.reason !== "");
+  const valid = validWaiversByStatementAndRule(waivers);
   const used = new Set<Waiver>();
   const judged = findings.map((finding) => {
-    const waiver = valid.find((candidate) => candidate.rule === finding.rule && finding.statementIndex !== undefined && candidate.statementIndex === finding.statementIndex);
+    const waiver = finding.statementIndex === undefined ? undefined : valid.get(waiverKey(finding.statementIndex, finding.rule));
     if (waiver) used.add(waiver);
     return { ...finding, waivedBecause: waiver?.reason };
   });
   const problems = waivers.flatMap((waiver) => waiverProblem(waiver, used.has(waiver), ruleState));
   return { findings: judged, problems };
+}
+
+/** The first waiver with a reason for each statement and rule: looked up once per finding, of which a large file has many. */
+function validWaiversByStatementAndRule(waivers: readonly Waiver[]): Map<string, Waiver> {
+  const valid = new Map<string, Waiver>();
+  for (const waiver of waivers) {
+    if (waiver.rule === undefined || waiver.reason === "" || waiver.statementIndex === undefined) continue;
+    const key = waiverKey(waiver.statementIndex, waiver.rule);
+    if (!valid.has(key)) valid.set(key, waiver);
+  }
+  return valid;
+}
+
+function waiverKey(statementIndex: number, rule: string): string {
+  return `${statementIndex} ${rule}`;
 }
 
 function waiverProblem(waiver: Waiver, used: boolean, ruleState: (rule: string) => RuleState): WaiverProblem[] {
