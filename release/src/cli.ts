@@ -134,7 +134,7 @@ async function run(config: Config, environment: Environment, services: RunServic
   if (command.name === "create") return create({ files, migrationsDir: config.migrationsDir, fs: environment.fs, logger }, command);
   if (command.name === "check") {
     const { migrationsDir, lintMode } = config;
-    return check({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser, lintMode }, command);
+    return check({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser, lintMode, signal: environment.signal }, command);
   }
   if (!database) throw new Error(`${command.name} needs a database`);
   if (command.name === "verify-rollbacks") {
@@ -209,7 +209,7 @@ async function runAgainst(
     const locking = LOCKED_COMMANDS.has(command.name);
     // Both sessions connect at once: each costs a round trip or three of authentication.
     const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock")] : [])], sessions);
-    const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode };
+    const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode, signal };
     const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
     activity = `running ${command.name}`;
     if (!lockSession) return await runReadOnly(command, readOnly);

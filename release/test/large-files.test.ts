@@ -69,6 +69,19 @@ describe("a file of 40,000 statements", () => {
     await expectNothingOfTheLargeFile(db);
   });
 
+  test("SIGTERM while plan lints and plans it: plan stops with the cancelled error, within 5 s", async () => {
+    const { db, dir } = await withLargePending();
+    const job = watchBothStreams(["plan"], { url: db.url, migrationsDir: dir });
+    await job.until("stdout", (output) => output.includes('"event":"run_started"'));
+    const signalledAt = performance.now();
+    job.child.kill("SIGTERM");
+    const result = await job.result();
+    expect(result.code).toBe(143);
+    expect(performance.now() - signalledAt).toBeLessThan(GRACE_MS);
+    // The job's own cancellation, not the forced exit (which logs nothing).
+    expect(failure(result)).toMatchObject({ error: "cancelled", signal: "SIGTERM" });
+  });
+
   test("SIGTERM while its statements are applied: the job stops itself within 5 s, before the forced exit, and rolls the file back", async () => {
     const { db, dir } = await withLargePending();
     const { result, exitMs } = await terminateAfterEvent(db, dir, "migration_started");

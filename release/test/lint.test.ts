@@ -69,6 +69,7 @@ async function runCheck(dir: string, options: { json?: boolean; mode?: LintMode;
       writeDocument: (text) => documents.push(text),
       loadParser: loadSqlParser,
       lintMode: options.mode ?? "error",
+      signal: new AbortController().signal,
       ...(options.squawk ? { squawk: options.squawk } : {}),
     },
     { json: options.json ?? false },

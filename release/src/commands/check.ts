@@ -25,6 +25,8 @@ export interface CheckRun {
   readonly lintMode: LintMode;
   /** Where squawk is; by default the binary installed for this platform. */
   readonly squawk?: SquawkLocation;
+  /** Aborted by SIGTERM or SIGINT: linting stops. */
+  readonly signal: AbortSignal;
 }
 
 export interface CheckOptions {
@@ -38,6 +40,7 @@ export async function check(run: CheckRun, options: CheckOptions): Promise<ExitC
     readFile: (path) => run.fs.readFile(path),
     loadParser: run.loadParser,
     mode: run.lintMode,
+    signal: run.signal,
     ...(run.squawk ? { squawk: run.squawk } : {}),
   });
   const text = lintText(report);

@@ -79,7 +79,7 @@ async function previewUp(run: ReadOnlyRun, options: PlanOptions): Promise<UpPrev
     apply: state.pending.map((file) => ({ file, outOfOrder: outOfOrder.get(file.version), statements: statementsToShow(file, parser) })),
     held: state.held,
     // up stops at the first group; plan lists them all, so one look shows everything to fix.
-    refusals: [...state.refusals, ...(await lintGateRefusals(state.pending, run)), ...(await fileRefusals(state.pending, parser))],
+    refusals: [...state.refusals, ...(await lintGateRefusals(state.pending, run)), ...(await fileRefusals(state.pending, parser, run.lint.signal))],
   };
 }
 
@@ -94,9 +94,9 @@ async function lintGateRefusals(files: readonly MigrationFile[], run: ReadOnlyRu
 }
 
 /** What up's own check of the pending files (syntax, transaction control, empty, bad module) refuses. */
-async function fileRefusals(files: readonly MigrationFile[], parser: SqlParser): Promise<readonly Refusal[]> {
+async function fileRefusals(files: readonly MigrationFile[], parser: SqlParser, signal: AbortSignal | undefined): Promise<readonly Refusal[]> {
   try {
-    await planMigrations(files, parser);
+    await planMigrations(files, parser, signal);
     return [];
   } catch (error) {
     if (!(error instanceof RefusedError)) throw error;

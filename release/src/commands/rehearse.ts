@@ -39,7 +39,7 @@ export interface RehearsedMigration {
 export async function rehearse(run: LockedRun, options: RehearseOptions): Promise<ExitCode> {
   const started = performance.now();
   const state = await planAsUpWould(run);
-  await enforceLintGate(state.pending, { ...run.lint, signal: run.signal }, run.logger);
+  await enforceLintGate(state.pending, run.lint, run.logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser(), run.signal) : [];
   const heldFiles = state.held.map((file) => held(file, run.logger));
   warnOutOfOrder(state, run.logger);

@@ -28,7 +28,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
   if (!facts.trackingTable && !facts.evidence) await refuseUnmanagedDatabase(sql, storage.table, files);
   run.history.markValidated();
-  await enforceLintGate(state.pending, { ...run.lint, signal: run.signal }, logger);
+  await enforceLintGate(state.pending, run.lint, logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser(), run.signal) : [];
   const schemaBefore = await checkDrift(run, options.strictDrift);
   await storage.ensureTable(sql);
