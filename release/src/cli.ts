@@ -216,7 +216,7 @@ async function runAgainst(
 
     const recorded = RECORDED_COMMANDS.has(command.name);
     let unchangedSchema: RecordedSchema | undefined;
-    if (recorded) await history.recordStart(lockSession.sql, command.name);
+    if (recorded) await history.recordStart(lockSession.sql, recordedCommand(command));
     activity = "waiting for the migration lock";
     const locked = withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger, signal }, (lock) => {
       activity = `running ${command.name}`;
@@ -230,6 +230,7 @@ async function runAgainst(
         schemaUnchanged: (schema) => (unchangedSchema = schema),
         onAttemptFailed: (file, attempt) => history.recordLostAttempt(lockSession.sql, file.name, attempt),
         confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal), signal }),
+        scratch: { url, connectTimeoutMs: config.connectTimeoutMs, runner, policy: config.policy, logger, signal },
       });
     });
     const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
@@ -303,6 +304,11 @@ async function recordOutcome(
 }
 
 /** The run's end as the history records it; its message masked like a log line, as it is as durable as one. */
+/** The command as the run history names it: with the flag that relaxed a check, so the record shows it. */
+function recordedCommand(command: Command): string {
+  return command.name === "baseline" && command.skipSchemaCheck ? "baseline --skip-schema-check" : command.name;
+}
+
 function runEndFor(error: unknown, redact: Redactor): RunEnd {
   const message = redact(error instanceof Error ? error.message : String(error));
   const code = error instanceof MigrateError ? (error.attributes().code as string | undefined) : undefined;

@@ -30,7 +30,7 @@ export type Command =
   | { readonly name: "plan"; readonly json: boolean; readonly allowOutOfOrder: boolean }
   | { readonly name: "rehearse"; readonly json: boolean }
   | { readonly name: "down"; readonly to: number; readonly yes: boolean }
-  | { readonly name: "baseline"; readonly to: number; readonly yes: boolean }
+  | { readonly name: "baseline"; readonly to: number; readonly yes: boolean; readonly skipSchemaCheck: boolean }
   | { readonly name: "create"; readonly migrationName: string }
   | { readonly name: "check"; readonly json: boolean }
   | { readonly name: "verify-rollbacks"; readonly json: boolean }
@@ -165,6 +165,7 @@ const FLAGS = {
   applied: { type: "boolean" },
   "accept-checksum": { type: "boolean" },
   forget: { type: "boolean" },
+  "skip-schema-check": { type: "boolean" },
 } as const;
 type FlagName = keyof typeof FLAGS;
 
@@ -177,7 +178,7 @@ const COMMAND_FLAGS: Record<CommandName, readonly FlagName[]> = {
   plan: ["embedded", "public-url", "json", "allow-out-of-order"],
   rehearse: ["embedded", "public-url", "json"],
   down: ["embedded", "public-url", "to", "yes"],
-  baseline: ["embedded", "public-url", "to", "yes"],
+  baseline: ["embedded", "public-url", "to", "yes", "skip-schema-check"],
   create: [],
   check: ["json"],
   "verify-rollbacks": ["embedded", "public-url", "json"],
@@ -201,15 +202,18 @@ commands:
   plan [--json]                what up would do now, statement by statement, and why it would refuse
   rehearse [--json]            run pending migrations for real in one transaction, then roll it all back
   down --to <version> [--yes]  run the rollback files of applied migrations above <version>, newest first
-  baseline --to <version> [--yes]
+  baseline --to <version> [--yes] [--skip-schema-check]
                                record migrations up to <version> as applied without running them
-                               (adopting a database whose schema was applied by hand)
+                               (adopting a database whose schema was applied by hand), once the live
+                               schema matches what they build in a scratch database; --to 0 records
+                               nothing; --skip-schema-check adopts without that check (logged and recorded)
   create <name>                write the next NNN_<name>.sql and NNN_rollback.sql
   check [--json]               lint the migration files (no database), as up does before applying
   verify-rollbacks [--json]    in a scratch database, check that every rollback restores the schema exactly
   resolve <version> <action>   settle a migration the job refuses to pass:
-      --rolled-back            a failed no-transaction migration was undone; retry it on the next run
-      --applied                a failed no-transaction migration was finished by hand; record it as applied
+      --rolled-back            a migration that failed part-way was undone; retry it on the next run
+      --applied                a migration that failed part-way was finished by hand, or one whose row
+                               was lost; record it as applied without running it
       --accept-checksum        an applied migration's file was edited on purpose; record its new checksum
       --forget                 an applied migration's file was deleted on purpose; drop its record
 
@@ -397,7 +401,9 @@ function buildCommand(name: CommandName, args: string[], flags: ParsedFlags["val
       noArguments();
       const to = parseVersion(flags.to);
       if (to === undefined) problems.push(`${name} needs --to <version>, e.g. ${name} --to 005`);
-      return to === undefined ? undefined : { name, to, yes: flags.yes ?? false };
+      if (to === undefined) return undefined;
+      const yes = flags.yes ?? false;
+      return name === "down" ? { name, to, yes } : { name, to, yes, skipSchemaCheck: flags["skip-schema-check"] ?? false };
     }
     case "create": {
       const [migrationName, ...extra] = args;

@@ -313,10 +313,46 @@ describe("baseline", () => {
     expect((await snapshot(db)).rowCounts).toEqual(before.rowCounts);
   });
 
+  test("an empty database is refused, naming each difference; --skip-schema-check adopts it anyway, and the log and the history say so", async () => {
+    const dir = await migrationsFolder(small);
+    const db = await server.fresh();
+    const run = runner(db, dir);
+    const refused = await run(["baseline", "--to", "2", "--yes"]);
+    expect(refused.code).toBe(4);
+    expect(failure(refused)).toMatchObject({ checks: ["baseline_schema"] });
+    expect(failure(refused).message).toContain("the live schema is not what 001_first.sql to 002_second.sql build (2 differences, live compared with built)");
+    expect(failure(refused).message).toContain("table public.first removed");
+    expect(failure(refused).message).toContain("baseline --to 2 --skip-schema-check");
+    expect(await tableExists(db.sql, "platform.schema_migrations")).toBe(false);
+    expect([...(await db.sql`select datname from pg_database where datname like 'studio_baseline_%'`)]).toEqual([]);
+
+    const forced = await run(["baseline", "--to", "2", "--yes", "--skip-schema-check"]);
+    expect(forced.code).toBe(0);
+    expect(forced.events.find((e) => e.event === "schema_check_skipped")?.level).toBe("warn");
+    expect(await trackedStatuses(db.sql)).toEqual({ "001_first": "applied", "002_second": "applied" });
+    const [recorded] = await db.sql`select command, outcome from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
+    expect(recorded).toEqual({ command: "baseline --skip-schema-check", outcome: "succeeded" });
+  });
+
+  test("a database whose schema was applied by hand passes the check; one with an extra column is refused, naming it", async () => {
+    const dir = await migrationsFolder(small);
+    const byHand = await server.fresh();
+    await byHand.sql.unsafe(`${small["001_first.sql"]}${small["002_second.sql"]}`);
+    expect((await runner(byHand, dir)(["baseline", "--to", "2", "--yes"])).code).toBe(0);
+    expect(await trackedStatuses(byHand.sql)).toEqual({ "001_first": "applied", "002_second": "applied" });
+
+    const drifted = await server.fresh();
+    await drifted.sql.unsafe(`${small["001_first.sql"]}${small["002_second.sql"]}alter table second add column note text;`);
+    const refused = await runner(drifted, dir)(["baseline", "--to", "2", "--yes"]);
+    expect(refused.code).toBe(4);
+    expect(failure(refused).message).toContain("column public.second.note added");
+  });
+
   test("a tracked database is refused, naming what is recorded; without --yes: exit 2 and no tracking table", async () => {
     const dir = await migrationsFolder(small);
     const db = await server.fresh();
     const run = runner(db, dir);
+    await db.sql.unsafe(`${small["001_first.sql"]}${small["002_second.sql"]}`);
 
     const unconfirmed = await run(["baseline", "--to", "2"]);
     expect(unconfirmed.code).toBe(2);
@@ -326,7 +362,7 @@ describe("baseline", () => {
     expect((await run(["baseline", "--to", "2", "--yes"])).code).toBe(0);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_first": "applied", "002_second": "applied" });
     const before = await catalogPicture(db.sql);
-    const twice = await run(["baseline", "--to", "3", "--yes"]);
+    const twice = await run(["baseline", "--to", "3", "--yes", "--skip-schema-check"]);
     expect(twice.code).toBe(4);
     expect(failure(twice).files).toEqual(["001_first.sql", "002_second.sql"]);
     expect(failure(twice).message).toContain("001_first.sql: already recorded as applied: this database is already tracked");
@@ -460,7 +496,7 @@ describe("Ctrl-C at the terminal during the pause to confirm", () => {
     const db = await server.fresh();
     await db.sql`create table stands_in_for_a_hand_made_schema (id int)`;
     const dir = await platformCopy(3);
-    const run = runAtTerminal(["baseline", "--to", "3"], { url: db.url, migrationsDir: dir });
+    const run = runAtTerminal(["baseline", "--to", "3", "--skip-schema-check"], { url: db.url, migrationsDir: dir });
     await run.until("press Ctrl-C to abort");
     run.type(CTRL_C);
     const result = await run.result();

@@ -197,7 +197,7 @@ describe("failures", () => {
     const result = await runMigrate(["verify-rollbacks"], { url, migrationsDir: await migrationsFolder({ "001_a.sql": "create table a (id bigint);\n" }) });
     expect(result.code).toBe(3);
     expect(failure(result)).toMatchObject({ code: "42501" });
-    expect(failure(result).message).toContain("needs a role allowed to create databases (CREATEDB); or run it locally with --embedded");
+    expect(failure(result).message).toContain("That needs a role allowed to create databases (CREATEDB); or run verify-rollbacks locally with --embedded");
   });
 
   test("a rollback that fails to run: exit 1 with file:line, the next pairs verified; a failing migration stops the rest", async () => {

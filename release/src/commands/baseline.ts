@@ -2,11 +2,20 @@
  * `baseline --to <version>`: adopts a database whose schema was applied by hand. The migrations up
  * to <version> are recorded as applied (held ones as held) without running them, all in one
  * transaction, so the next `up` applies only what comes after.
+ *
+ * It records only what is true: first it builds the schema those migrations produce in a scratch
+ * database on the same server and compares it with the live one, and refuses a mismatch naming
+ * each difference. `--skip-schema-check` adopts without that check, for an operator who knows
+ * better; the log warns and the run history names the flag. `--to 0` records nothing: the
+ * database's objects are someone else's, and every migration runs on top of them.
  */
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
 import { COMMAND } from "../migration-state.ts";
-import { inLockedTransaction, migrationAttributes } from "../runner.ts";
+import { inLockedTransaction, migrationAttributes, planMigrations } from "../runner.ts";
+import { applyInScratch, withScratchDatabase } from "../scratch-database.ts";
+import { describeDifference, diffSnapshots, takeSnapshot } from "../schema-snapshot.ts";
+import { bookkeepingTables } from "../drift.ts";
 import type { Command } from "../config.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";
@@ -21,6 +30,7 @@ export async function baseline(run: LockedRun, options: BaselineOptions): Promis
   const { storage, logger } = run;
   const adopted = run.files.filter((file) => file.version <= options.to);
   refuseUnlessAdoptable(adopted, await storage.records(run.sql), options.to, run.files);
+  await checkSchema(run, adopted, options);
   run.history.markValidated();
   await run.confirm("baseline", options.yes, adopted.length > 0 ? adopted.map(describeStep) : [ADOPT_EMPTY]);
   const started = performance.now();
@@ -67,6 +77,52 @@ function alreadyTracked(record: MigrationRecord, files: readonly MigrationFile[]
     message: `already recorded as ${record.status}: this database is already tracked`,
     resolution: `baseline is only for a database without a tracking history; see where this one stands with: ${COMMAND} status`,
   };
+}
+
+const SCRATCH_PURPOSE = {
+  prefix: "studio_baseline_",
+  otherwise: "or, having checked the schema yourself, adopt it without this check: baseline --to <version> --skip-schema-check",
+};
+
+/** Refuses unless the live schema is the one the adopted migrations build (held ones are not applied, as up would not). */
+async function checkSchema(run: LockedRun, adopted: readonly MigrationFile[], options: BaselineOptions): Promise<void> {
+  const applied = adopted.filter((file) => !isHeld(file));
+  if (applied.length === 0) return;
+  if (options.skipSchemaCheck) {
+    run.logger.warn("schema_check_skipped", `baseline --skip-schema-check: recording ${applied.length} migrations as applied without checking that the schema is what they build`, {
+      skipped: "schema_check",
+    });
+    return;
+  }
+  const exclude = { exclude: bookkeepingTables(run.storage.table) };
+  const plans = await planMigrations(applied, await run.loadParser(), run.signal);
+  const { result: expected } = await withScratchDatabase(run.scratch, SCRATCH_PURPOSE, async (scratch) => {
+    // As on any database the job manages: its own schema exists before the first migration runs (the run history lives there).
+    await scratch.sql`create schema if not exists ${scratch.sql(run.storage.table.schema)}`;
+    for (const plan of plans) {
+      scratch.activity.migration = plan.file.name;
+      await applyInScratch(scratch, plan, `it failed while baseline built the schema it would adopt, in a scratch database (dropped); nothing was recorded`);
+    }
+    return takeSnapshot(scratch.sql, exclude);
+  });
+  const differences = diffSnapshots(expected, await takeSnapshot(run.sql, exclude)).map(describeDifference);
+  run.logger.info("baseline_schema_checked", `the live schema ${differences.length === 0 ? "is" : "is not"} what ${describeRange(applied)} build`, { differences: differences.length });
+  if (differences.length > 0) throw new RefusedError([schemaMismatch(applied, differences, options.to)]);
+}
+
+function schemaMismatch(applied: readonly MigrationFile[], differences: readonly string[], to: number): Refusal {
+  return {
+    check: "baseline_schema",
+    file: `version ${to}`,
+    message: `the live schema is not what ${describeRange(applied)} build (${differences.length} difference${differences.length === 1 ? "" : "s"}, live compared with built): ${differences.join("; ")}`,
+    resolution:
+      `baseline the version the database really is at, or bring the schema in line; if the differences are known and harmless, ` +
+      `adopt it anyway with: ${COMMAND} baseline --to ${to} --skip-schema-check`,
+  };
+}
+
+function describeRange(files: readonly MigrationFile[]): string {
+  return files.length === 1 ? files[0]!.fileName : `${files[0]!.fileName} to ${files.at(-1)!.fileName}`;
 }
 
 function isHeld(file: MigrationFile): boolean {

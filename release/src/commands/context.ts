@@ -5,6 +5,7 @@
  */
 import type { Sql } from "postgres";
 import type { Session } from "../database.ts";
+import type { ScratchServer } from "../scratch-database.ts";
 import type { HeldLock } from "../lock.ts";
 import type { Logger } from "../log.ts";
 import type { MigrationFile } from "../migration-files.ts";
@@ -51,6 +52,8 @@ export interface LockedRun extends ReadOnlyRun {
   readonly schemaUnchanged: (schema: RecordedSchema) => void;
   /** Told of every attempt lost to lock contention, for the run history and the log. */
   readonly onAttemptFailed: (file: MigrationFile, attempt: LockAttempt) => Promise<void>;
+  /** The target's server, where a scratch database can be made to build a schema away from the real one (baseline). */
+  readonly scratch: ScratchServer;
   /**
    * Before a destructive change (down, baseline): with `yes`, go on; at a terminal, show `summary`
    * and wait five seconds so the operator can press Ctrl-C; otherwise refuse with exit 2.

@@ -14,15 +14,14 @@
  * The scratch database is always dropped, whatever happens; the real database named in the URL is
  * only connected to, to create and drop it.
  */
-import { randomBytes } from "node:crypto";
-import type { Sql } from "postgres";
-import { ExitCode, MigrationFailedError, RefusedError, RunAbortedError, DatabaseUnavailableError, type Refusal, failureDocument } from "../errors.ts";
-import { CancelledError, cancelReasonOf, throwIfCancelled } from "../cancellation.ts";
-import { closeSession, errorCode, openSession, type Session } from "../database.ts";
+import { ExitCode, MigrationFailedError, RefusedError, RunAbortedError, type Refusal, failureDocument } from "../errors.ts";
+import { throwIfCancelled } from "../cancellation.ts";
+import { errorCode } from "../database.ts";
+import { applyInScratch, withScratchDatabase, type ScratchSession } from "../scratch-database.ts";
 import { describeTarget } from "../redact.ts";
 import { formatDuration } from "../duration.ts";
 import { formatTable, plural } from "../table-format.ts";
-import { migrationAttributes, migrationSessionSettings, planMigrations, runModuleFunction, runStatements, type PlannedMigration } from "../runner.ts";
+import { migrationAttributes, planMigrations, type PlannedMigration } from "../runner.ts";
 import { describeDifference, diffSnapshots, takeSnapshot, type SchemaSnapshot, type SnapshotDifference } from "../schema-snapshot.ts";
 import { sqlRollback, typeScriptRollback, type PlannedRollback } from "./down.ts";
 import type { Command, Config } from "../config.ts";
@@ -46,6 +45,7 @@ export interface VerifyRun {
 
 /** Every scratch database starts with this, so one left behind by a killed run is recognisable. */
 export const SCRATCH_DATABASE_PREFIX = "studio_verify_rollbacks_";
+const SCRATCH_PURPOSE = { prefix: SCRATCH_DATABASE_PREFIX, otherwise: "or run verify-rollbacks locally with --embedded" };
 
 export type VerifyOutcome = "verified" | "mismatch" | "no_rollback" | "migration_failed" | "rollback_failed" | "reapply_failed" | "not_run";
 
@@ -79,7 +79,8 @@ export async function verifyRollbacks(run: VerifyRun, options: VerifyRollbacksOp
     `verify-rollbacks: ${target}, ${plural(pairs.length, "migration file")}, each applied and rolled back in a scratch database (holds are ignored)`,
     { command: "verify-rollbacks", target, files: pairs.length },
   );
-  const { database, report } = await withScratchDatabase(run, (scratch) => verifyPairs(pairs, scratch, run));
+  const server = { url: run.url, connectTimeoutMs: run.config.connectTimeoutMs, runner: run.config.runner, policy: run.config.policy, logger: run.logger, signal: run.signal };
+  const { database, result: report } = await withScratchDatabase(server, SCRATCH_PURPOSE, (scratch) => verifyPairs(pairs, scratch, run));
   const durationMs = Math.round(performance.now() - started);
   run.writeDocument(options.json ? jsonDocument(report, target, database, durationMs) : textDocument(report));
 
@@ -118,128 +119,7 @@ function pairFor(plan: PlannedMigration, parser: SqlParser): PlannedPair {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The scratch database.
-
-interface ScratchResult {
-  readonly database: string;
-  readonly report: VerifiedPair[];
-}
-
-/** What the scratch database is being used for right now, for the log when the run is cancelled. */
-interface Activity {
-  current: string;
-  migration: string | undefined;
-}
-
-/**
- * Creates the scratch database from a session on the real one, runs `body` on a session of its
- * own, and drops it afterwards whatever happened. On SIGTERM, SIGINT or the run budget the
- * running statement is cancelled from the other session, so the drop follows at once.
- */
-async function withScratchDatabase(run: VerifyRun, body: (scratch: ScratchSession) => Promise<VerifiedPair[]>): Promise<ScratchResult> {
-  throwIfCancelled(run.signal, "creating the scratch database");
-  const database = `${SCRATCH_DATABASE_PREFIX}${randomBytes(4).toString("hex")}`;
-  const activity: Activity = { current: "connecting", migration: undefined };
-  const admin = await connect(run, run.url, activity);
-  try {
-    await createDatabase(admin, database, run);
-    let scratch: Session | undefined;
-    const stopCancelling = cancelOnAbort(run, admin, () => scratch, activity);
-    try {
-      activity.current = "connecting to the scratch database";
-      scratch = await connect(run, urlOfDatabase(run.url, database), activity, migrationSessionSettings(run.config.policy));
-      const report = await body({ sql: scratch.sql, reset: () => scratch!.reset(), activity, signal: run.signal });
-      return { database, report };
-    } catch (error) {
-      throw asCancelled(error, run.signal, activity);
-    } finally {
-      stopCancelling();
-      await closeSession(scratch);
-      await dropDatabase(admin, database, run.logger);
-    }
-  } finally {
-    await closeSession(admin);
-  }
-}
-
-function connect(run: VerifyRun, url: string, activity: Activity, settings?: Record<string, string>): Promise<Session> {
-  return openSession({
-    url,
-    connectTimeoutMs: run.config.connectTimeoutMs,
-    runner: run.config.runner,
-    logger: run.logger,
-    signal: run.signal,
-    ...(settings ? { settings } : {}),
-    onNotice: (notice) => {
-      const log = notice.severity === "WARNING" ? run.logger.warn : run.logger.info;
-      log("notice", `${activity.migration ?? "server"}: ${notice.severity ?? "NOTICE"} ${notice.message}`, { migration: activity.migration, code: notice.code });
-    },
-  });
-}
-
-/** The same server, user and options, another database. */
-function urlOfDatabase(serverUrl: string, database: string): string {
-  const url = new URL(serverUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
-async function createDatabase(admin: Session, database: string, run: VerifyRun): Promise<void> {
-  try {
-    await admin.sql.unsafe(`create database ${database}`);
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new DatabaseUnavailableError(
-      `cannot create the scratch database ${database} on ${describeTarget(run.url)}: ${message}. ` +
-        `verify-rollbacks needs a role allowed to create databases (CREATEDB); or run it locally with --embedded`,
-      errorCode(error),
-      { cause: error },
-    );
-  }
-  run.logger.info("scratch_created", `created the scratch database ${database}`, { database });
-}
-
-/** A drop that fails is reported with the command to finish it, and never hides the run's own outcome. */
-async function dropDatabase(admin: Session, database: string, logger: Logger): Promise<void> {
-  try {
-    // FORCE ends any session still connected to it (one whose statement is still being cancelled).
-    await admin.sql.unsafe(`drop database if exists ${database} with (force)`);
-    logger.info("scratch_dropped", `dropped the scratch database ${database}`, { database });
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    logger.warn("scratch_not_dropped", `could not drop the scratch database ${database} (${message}); drop it with: drop database ${database} with (force)`, {
-      database,
-      code: errorCode(error),
-    });
-  }
-}
-
-function cancelOnAbort(run: VerifyRun, admin: Session, scratch: () => Session | undefined, activity: Activity): () => void {
-  const cancel = () => {
-    run.logger.warn("cancelling", `cancelling while ${activity.current}`, { interrupted: activity.current });
-    const session = scratch();
-    if (session) admin.sql`select pg_cancel_backend(${session.pid})`.catch(() => undefined);
-  };
-  run.signal.addEventListener("abort", cancel, { once: true });
-  return () => run.signal.removeEventListener("abort", cancel);
-}
-
-/** Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143. */
-function asCancelled(error: unknown, signal: AbortSignal, activity: Activity): unknown {
-  const reason = cancelReasonOf(signal);
-  return reason && !(error instanceof CancelledError) ? new CancelledError(reason, activity.current) : error;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Verifying, pair by pair.
-
-interface ScratchSession {
-  readonly sql: Sql;
-  /** Back to the session's starting state, as up does between files, so no file's SETs reach the next. */
-  readonly reset: () => Promise<void>;
-  readonly activity: Activity;
-  readonly signal: AbortSignal;
-}
 
 async function verifyPairs(pairs: readonly PlannedPair[], scratch: ScratchSession, run: VerifyRun): Promise<VerifiedPair[]> {
   // Nothing to exclude in a fresh database, but a migration could create tables of these names.
@@ -267,7 +147,7 @@ async function verifyPair(pair: PlannedPair, scratch: ScratchSession, exclude: r
   const { file } = plan;
   const before = rollback ? await step(scratch, `taking a snapshot before ${file.fileName}`, () => takeSnapshot(scratch.sql, { exclude })) : undefined;
 
-  const applied = await attempt(scratch, `applying ${file.fileName}`, () => applyMigration(scratch, plan, STOPPED));
+  const applied = await attempt(scratch, `applying ${file.fileName}`, () => applyInScratch(scratch, plan, STOPPED));
   if (!applied.ok) return failed(pair, "migration_failed", applied.error, logger);
   if (!rollback || !before) return noRollback(pair, logger);
 
@@ -276,7 +156,7 @@ async function verifyPair(pair: PlannedPair, scratch: ScratchSession, exclude: r
   if (!undone.ok) return failed(pair, "rollback_failed", undone.error, logger);
   if (undone.value.length > 0) return mismatch(pair, undone.value, logger);
 
-  const reapplied = await attempt(scratch, `applying ${file.fileName} again`, () => applyMigration(scratch, plan, REAPPLY_STOPPED));
+  const reapplied = await attempt(scratch, `applying ${file.fileName} again`, () => applyInScratch(scratch, plan, REAPPLY_STOPPED));
   if (!reapplied.ok) return failed(pair, "reapply_failed", reapplied.error, logger);
   const durationMs = Math.round(performance.now() - started);
   logger.info("rollback_verified", `${pair.rollbackName} restores the schema from before ${file.fileName}`, {
@@ -316,20 +196,6 @@ async function rollBackAndCompare(scratch: ScratchSession, rollback: PlannedRoll
     if (error instanceof SchemaNotRestored) return error.differences;
     throw error;
   }
-}
-
-/** As `up` runs it, without a tracking row: one transaction, or statement by statement for a no-transaction file. */
-async function applyMigration(scratch: ScratchSession, plan: PlannedMigration, outcome: string): Promise<void> {
-  const { file, module, statements } = plan;
-  const { sql } = scratch;
-  if (module) {
-    await sql.begin((tx) => runModuleFunction(tx, file, module.up, outcome));
-  } else if (file.transactional) {
-    await sql.begin((tx) => runStatements(tx, file, statements, { outcome: () => outcome }));
-  } else {
-    await runStatements(sql, file, statements, { outcome: () => outcome });
-  }
-  await scratch.reset();
 }
 
 type Attempted<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: MigrationFailedError };
