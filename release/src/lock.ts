@@ -17,6 +17,12 @@ const LOCK_CLASSID = 1398035780;
 const LOCK_OBJID = 1229933895;
 /** How often a waiting run logs who holds the lock. */
 const WAIT_REPORT_INTERVAL_MS = 10_000;
+/**
+ * How long one wait in PostgreSQL's lock queue lasts before the run looks at its cancellation
+ * signal again. A cancel sent from the other session can reach the server just before the wait
+ * starts and be ignored there; the wait then ends by itself this soon after.
+ */
+const WAIT_SLICE_MS = 500;
 const LOCK_NOT_AVAILABLE = "55P03";
 
 export interface LockHolder {
@@ -59,7 +65,8 @@ async function acquire(session: LockSession, { waitMs, logger, signal }: LockOpt
     logger.info("lock_acquired", "migration lock acquired", { lock_key: MIGRATION_LOCK_KEY, waited_ms: 0 });
     return;
   }
-  let holder = await findHolder(session.sql);
+  let holder: LockHolder | undefined;
+  let reportedAt: number | undefined;
   for (;;) {
     throwIfCancelled(signal, "the migration lock was acquired");
     const remaining = started + waitMs - Date.now();
@@ -70,17 +77,20 @@ async function acquire(session: LockSession, { waitMs, logger, signal }: LockOpt
         LOCK_NOT_AVAILABLE,
       );
     }
-    logger.info("lock_waiting", `waiting for the migration lock: it is ${describeHolder(holder)} (${formatDuration(remaining)} left to wait)`, {
-      holder_pid: holder?.pid,
-      holder_application: holder?.applicationName,
-      holder_connected_ms: holder?.connectedForMs,
-    });
-    if (await waitForLock(session.sql, Math.min(remaining, WAIT_REPORT_INTERVAL_MS))) {
+    if (reportedAt === undefined || Date.now() - reportedAt >= WAIT_REPORT_INTERVAL_MS) {
+      reportedAt = Date.now();
+      holder = (await findHolder(session.sql)) ?? holder;
+      logger.info("lock_waiting", `waiting for the migration lock: it is ${describeHolder(holder)} (${formatDuration(remaining)} left to wait)`, {
+        holder_pid: holder?.pid,
+        holder_application: holder?.applicationName,
+        holder_connected_ms: holder?.connectedForMs,
+      });
+    }
+    if (await waitForLock(session.sql, Math.min(remaining, WAIT_SLICE_MS))) {
       const waited = Date.now() - started;
       logger.info("lock_acquired", `migration lock acquired after waiting ${formatDuration(waited)}`, { lock_key: MIGRATION_LOCK_KEY, waited_ms: waited });
       return;
     }
-    holder = (await findHolder(session.sql)) ?? holder;
   }
 }
 

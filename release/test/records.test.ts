@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
+import { watchBothStreams } from "./support/watch-output.ts";
+import postgres from "postgres";
 
 const server = useTestServer();
 
@@ -199,5 +201,36 @@ describe("every run that reached the database is in the history", () => {
     expect([...(await failedDb.sql`select command, outcome, error_code from platform.schema_migrations_runs where kind = 'run'`)]).toEqual([
       { command: "up", outcome: "failed", error_code: "42P01" },
     ]);
+  });
+});
+
+describe("no run stays running after its process ends", () => {
+  async function holdingTheLock(db: TestDatabase) {
+    const holder = postgres(db.url, { max: 1, onnotice: () => undefined });
+    await holder`select pg_advisory_lock(6004517954967784775::bigint)`;
+    return holder;
+  }
+
+  async function runOutcomes(db: TestDatabase): Promise<string[]> {
+    return (await db.sql<{ outcome: string }[]>`select outcome from platform.schema_migrations_runs where kind = 'run' order by id`).map((row) => row.outcome);
+  }
+
+  test("the run budget running out while waiting for the lock, and SIGINT while waiting: each run is recorded as cancelled", async () => {
+    const db = await server.fresh();
+    const { dir } = await ledger(db);
+    const holder = await holdingTheLock(db);
+    try {
+      const budget = await runMigrate([], { url: db.url, migrationsDir: dir, env: { MIGRATE_RUN_TIMEOUT: "1s", MIGRATE_LOCK_WAIT: "1min" } });
+      expect(budget.code).toBe(1);
+      expect(failure(budget)).toMatchObject({ error: "cancelled", budget_ms: 1000 });
+
+      const interrupted = watchBothStreams([], { url: db.url, migrationsDir: dir });
+      await interrupted.until("stdout", (output) => output.includes('"event":"lock_waiting"'));
+      interrupted.child.kill("SIGINT");
+      expect((await interrupted.result()).code).toBe(130);
+    } finally {
+      await holder.end();
+    }
+    expect(await runOutcomes(db)).toEqual(["succeeded", "cancelled", "cancelled"]);
   });
 });

@@ -9,6 +9,7 @@ import { HELP, parseConfig } from "../src/config.ts";
 import { ConfigError, RefusedError } from "../src/errors.ts";
 import { describeTarget, redactorFor } from "../src/redact.ts";
 import { JOB_NAME, JOB_VERSION } from "../src/version.ts";
+import { formatDuration } from "../src/duration.ts";
 import type { SqlSource } from "../src/migration-files.ts";
 
 const encoder = new TextEncoder();
@@ -227,5 +228,11 @@ describe("redaction", () => {
 
   test("describes a target without the password", () => {
     expect(describeTarget("postgresql://app:secret@db.example:6543/studio")).toBe("app@db.example:6543/studio");
+  });
+});
+
+describe("durations for a person", () => {
+  test("milliseconds, seconds, and minutes with whole seconds that never read 60", () => {
+    expect([999, 1_000, 59_940, 60_000, 119_900, 119_400, 3_600_000].map(formatDuration)).toEqual(["999 ms", "1.0 s", "59.9 s", "1 min 0 s", "2 min 0 s", "1 min 59 s", "60 min 0 s"]);
   });
 });
