@@ -200,10 +200,15 @@ async function runAgainst(
   const sessions: Session[] = [];
   const interrupted = () => (currentMigration ? `applying ${currentMigration}` : activity);
   const stopCancelling = cancelQueriesOnAbort(signal, sessions, logger, interrupted);
-  /** Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143. */
+  /**
+   * Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143.
+   * Whatever a query on a closed connection failed with, that session was lost: say which.
+   */
   const asCancelled = (error: unknown) => {
     const reason = cancelReasonOf(signal);
-    return reason && !(error instanceof CancelledError) ? new CancelledError(reason, interrupted()) : error;
+    if (reason && !(error instanceof CancelledError)) return new CancelledError(reason, interrupted());
+    const lost = sessions.find((session) => session.lost);
+    return lost && !(error instanceof MigrateError) ? lost.lostError(error) : error;
   };
   try {
     const locking = LOCKED_COMMANDS.has(command.name);
@@ -235,8 +240,9 @@ async function runAgainst(
     });
     const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
     const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
-    // The lock's session writes the history; if it was lost, the migration session (when alive) does.
-    const recorder = () => [lockSession, work!].find((session) => !session.lost) ?? lockSession;
+    // The lock's session writes the history; if it was lost, the migration session does, and if
+    // both were, a session opened for that alone (it runs no migration SQL, only the record).
+    const recorder = async () => [lockSession, work!].find((session) => !session.lost) ?? (await connectAll([connect("history")], sessions))[0]!;
     return recorded ? await recordOutcome(history, recorder, services, outcome, schemaNow) : await outcome;
   } catch (error) {
     throw asCancelled(error);
@@ -279,7 +285,7 @@ function cancelQueriesOnAbort(signal: AbortSignal, sessions: readonly Session[],
  */
 async function recordOutcome(
   history: RunHistory,
-  recorder: () => Session,
+  recorder: () => Promise<Session>,
   { logger, redact }: RunServices,
   outcome: Promise<ExitCode>,
   schemaNow: (sql: Sql) => Promise<RecordedSchema>,
@@ -289,9 +295,20 @@ async function recordOutcome(
     return undefined;
   };
   const record = async (end: Omit<RunEnd, "schema">) => {
-    const sql = recorder().sql;
-    const schema = history.validated && end.outcome !== "refused" ? await schemaNow(sql).catch(warn("schema_not_recorded", "could not snapshot the schema for drift detection")) : undefined;
-    await history.recordEnd(sql, { ...end, schema }).catch(warn("history_not_recorded", `could not record this run in ${history.qualifiedName}`));
+    const write = async (session: Session) => {
+      const schema = history.validated && end.outcome !== "refused" ? await schemaNow(session.sql).catch(warn("schema_not_recorded", "could not snapshot the schema for drift detection")) : undefined;
+      await history.recordEnd(session.sql, { ...end, schema });
+    };
+    const writeThroughLiveSession = async () => {
+      const first = await recorder();
+      // A session that was closing when it was chosen: once it is known lost, the recorder offers another.
+      await write(first).catch(async (error: unknown) => {
+        const next = await recorder();
+        if (next === first) throw error;
+        await write(next);
+      });
+    };
+    await writeThroughLiveSession().catch(warn("history_not_recorded", `could not record this run in ${history.qualifiedName}`));
   };
   try {
     const code = await outcome;

@@ -120,8 +120,13 @@ export class Session {
     await this.#client.end({ timeout: 1 }).catch(() => undefined);
   }
 
+  /** Why a query that failed on this session failed, once the session is known to be lost. */
+  lostError(cause?: unknown): SessionLostError {
+    return new SessionLostError(this.#role, this.#pid, cause === undefined ? undefined : { cause });
+  }
+
   #assertOpen(): void {
-    if (this.#closed) throw new SessionLostError(this.#role, this.#pid);
+    if (this.#closed) throw this.lostError();
   }
 }
 

@@ -217,10 +217,12 @@ export class SessionLostError extends MigrateError {
   constructor(
     readonly role: string,
     readonly pid: number,
+    options?: ErrorOptions,
   ) {
     super(
       `the ${role} session (pid ${pid}) was closed by the server or the network; the job runs nothing on a session it did not set up, ` +
         "so it stopped here. A migration that had not committed was rolled back by the server; run the job again",
+      options,
     );
   }
 

@@ -10,6 +10,7 @@ import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts"
 import { watchBothStreams } from "./support/watch-output.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 import { eventually } from "./support/eventually.ts";
+import { startTcpProxy } from "./support/tcp-proxy.ts";
 
 const LOCK_KEY = "6004517954967784775";
 
@@ -235,4 +236,30 @@ describe("a TypeScript migration whose work escapes the job's transaction", () =
       expect(await tableExists(db.sql, "after_fill")).toBe(true);
     });
   }
+});
+
+describe("a network reset", () => {
+  test("both sessions cut while the run waits for the lock: it stops, applies nothing, and its history row is completed through a new session", async () => {
+    const db = await server.fresh();
+    const setup = await migrationsFolder({ "001_seen.sql": SEEN_TABLE });
+    expect((await runMigrate([], { url: db.url, migrationsDir: setup })).code).toBe(0);
+    await Bun.write(`${setup}/002_second.sql`, recordSeen("002"));
+    const proxy = await startTcpProxy(server.port);
+    const holder = await holdMigrationLock(db);
+    try {
+      const run = watchBothStreams([], { url: proxy.via(db.url), migrationsDir: setup, env: JOB_ENV });
+      await run.until("stdout", (stdout) => stdout.includes('"lock_waiting"'));
+      proxy.cut();
+      const result = await run.result();
+      expect(result.code).toBe(1);
+      expect(failure(result)).toMatchObject({ error: "session_lost" });
+      expect(await rowsOf(db.sql`select file from public.seen`)).toEqual([]);
+      const recorded = await lastRun(db);
+      expect(recorded!.outcome).toBe("failed");
+      expect(recorded!.error_message).toContain("was closed by the server or the network");
+    } finally {
+      await holder.end();
+      proxy.stop();
+    }
+  });
 });
