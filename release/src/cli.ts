@@ -8,33 +8,18 @@ import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReaso
 import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
 import { liveSchema } from "./drift.ts";
 import { migrationSessionSettings } from "./runner.ts";
-import { HELP, USAGE, defaultLogFormat, parseConfig, type Command, type CommandName, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";
+import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
 import { describeTarget, Secrets, type Redactor } from "./redact.ts";
 import { closeSession, openSession, type Session } from "./database.ts";
 import { withMigrationLock } from "./lock.ts";
-import { readMigrationFiles, type MigrationFile, type MigrationFileSystem } from "./migration-files.ts";
+import { readMigrationFiles, type JobFileSystem, type MigrationFile } from "./migration-files.ts";
 import { MigrationStorage, type RunIdentity } from "./storage.ts";
 import { loadSqlParser, type SqlParser } from "./sql-statements.ts";
 import { startEmbeddedPostgres } from "./embedded.ts";
 import { createConfirm } from "./confirm.ts";
-import { up } from "./commands/up.ts";
-import { resolve } from "./commands/resolve.ts";
-import { status } from "./commands/status.ts";
-import { plan } from "./commands/plan.ts";
-import { rehearse } from "./commands/rehearse.ts";
-import { down } from "./commands/down.ts";
-import { baseline } from "./commands/baseline.ts";
-import { create } from "./commands/create.ts";
-import { check } from "./commands/check.ts";
-import { verifyRollbacks } from "./commands/verify-rollbacks.ts";
-import type { LockedRun, ReadOnlyRun, WriteDocument } from "./commands/context.ts";
-
-/** The file-system calls of the job: reading migrations, and `create` writing new ones. */
-export interface JobFileSystem extends MigrationFileSystem {
-  /** Writes a new file; fails if it exists already. */
-  writeNewFile(path: string, text: string): Promise<void>;
-}
+import { COMMANDS, type AnyCommandEntry } from "./commands/table.ts";
+import type { ReadOnlyRun, WriteDocument } from "./commands/context.ts";
 
 export interface Environment {
   readonly argv: readonly string[];
@@ -53,16 +38,11 @@ export interface Environment {
   readonly runnerVersion: string;
 }
 
-/** Commands that take the migration lock: they change the database or run migration SQL. */
-const LOCKED_COMMANDS: ReadonlySet<CommandName> = new Set(["up", "resolve", "down", "baseline", "rehearse"]);
-/** Commands recorded in the run history: those that change the database (rehearse leaves it exactly as it was). */
-const RECORDED_COMMANDS: ReadonlySet<CommandName> = new Set(["up", "resolve", "down", "baseline"]);
-
 export async function main(environment: Environment): Promise<number> {
   const { env, sink } = environment;
-  let config: Config | typeof HELP;
+  let config: Config<AnyCommandEntry> | typeof HELP;
   try {
-    config = parseConfig(environment.argv, env, environment.stdoutIsTty, environment.layout);
+    config = parseConfig(environment.argv, env, environment.stdoutIsTty, environment.layout, COMMANDS);
   } catch (error) {
     // LOG_FORMAT itself may be what is wrong: then fall back to the default for this output.
     const format = env.LOG_FORMAT === "text" || env.LOG_FORMAT === "json" ? env.LOG_FORMAT : defaultLogFormat(environment.stdoutIsTty);
@@ -70,13 +50,13 @@ export async function main(environment: Environment): Promise<number> {
     return report(logger, error);
   }
   if (config === HELP) {
-    sink.stdout(USAGE);
+    sink.stdout(usageText(COMMANDS));
     return ExitCode.success;
   }
   const secrets = new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL, config.database?.kind === "url" ? config.database.url : undefined]);
   const { redact } = secrets;
   // A command printing a JSON document owns stdout: its log lines all go to stderr.
-  const documentOnStdout = "json" in config.command && config.command.json;
+  const documentOnStdout = config.command.printsDocument;
   const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact);
   const writeDocument: WriteDocument = (text) => sink.stdout(redact(text));
   const budget = runBudget(config.runTimeoutMs);
@@ -127,18 +107,19 @@ function parserRevealingSecrets(secrets: Secrets): () => Promise<SqlParser> {
   };
 }
 
-async function run(config: Config, environment: Environment, services: RunServices): Promise<ExitCode> {
+/** Gives the command what its table entry says it needs, and runs it. */
+async function run(config: Config<AnyCommandEntry>, environment: Environment, services: RunServices): Promise<ExitCode> {
   const files = await readMigrationFiles(config.migrationsDir, environment.fs);
   const { command, database } = config;
+  const { entry, options } = command;
   const { logger, writeDocument, loadParser } = services;
-  if (command.name === "create") return create({ files, migrationsDir: config.migrationsDir, fs: environment.fs, logger }, command);
-  if (command.name === "check") {
-    const { migrationsDir, lintMode } = config;
-    return check({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser, lintMode, signal: environment.signal }, command);
+  const { migrationsDir, lintMode } = config;
+  if (entry.needs === "files") {
+    return entry.invoke({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser, lintMode, signal: environment.signal }, options);
   }
-  if (!database) throw new Error(`${command.name} needs a database`);
-  if (command.name === "verify-rollbacks") {
-    return withDatabaseUrl(database, logger, (url) => verifyRollbacks({ files, url, config, logger, writeDocument, loadParser, signal: environment.signal }, command));
+  if (!database) throw new Error(`${entry.name} needs a database`);
+  if (entry.needs === "server") {
+    return withDatabaseUrl(database, logger, (url) => entry.invoke({ files, url, config, logger, writeDocument, loadParser, signal: environment.signal }, options));
   }
   return withDatabaseUrl(database, logger, (url) => runAgainst(url, config, environment, services, files));
 }
@@ -159,7 +140,7 @@ async function withDatabaseUrl(database: DatabaseSource, logger: Logger, body: (
 
 async function runAgainst(
   url: string,
-  config: Config,
+  config: Config<AnyCommandEntry>,
   environment: Environment,
   services: RunServices,
   files: readonly MigrationFile[],
@@ -169,9 +150,10 @@ async function runAgainst(
   const storage = new MigrationStorage(config.table, identity, redact);
   const history = new RunHistory(config.table, identity, environment.runnerVersion);
   const { signal } = environment;
-  const { runner, command } = config;
-  logger.info("run_started", `${command.name}: ${describeTarget(url)}, ${files.length} migration files, tracking table ${storage.qualifiedName}`, {
-    command: command.name,
+  const { runner } = config;
+  const { entry, options } = config.command;
+  logger.info("run_started", `${entry.name}: ${describeTarget(url)}, ${files.length} migration files, tracking table ${storage.qualifiedName}`, {
+    command: entry.name,
     target: describeTarget(url),
     files: files.length,
     table: storage.qualifiedName,
@@ -211,21 +193,22 @@ async function runAgainst(
     return lost && !(error instanceof MigrateError) ? lost.lostError(error) : error;
   };
   try {
-    const locking = LOCKED_COMMANDS.has(command.name);
+    const locking = entry.needs === "locked";
     // Both sessions connect at once: each costs a round trip or three of authentication.
     const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock")] : [])], sessions);
     const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode, signal };
     const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
-    activity = `running ${command.name}`;
-    if (!lockSession) return await runReadOnly(command, readOnly);
+    activity = `running ${entry.name}`;
+    if (entry.needs === "read") return await entry.invoke(readOnly, options);
+    if (entry.needs !== "locked" || !lockSession) throw new Error(`${entry.name} does not run against the target database`);
 
-    const recorded = RECORDED_COMMANDS.has(command.name);
+    const { recorded } = entry;
     let unchangedSchema: RecordedSchema | undefined;
-    if (recorded) await history.recordStart(lockSession.sql, recordedCommand(command));
+    if (recorded) await history.recordStart(lockSession.sql, entry.recordedAs(options));
     activity = "waiting for the migration lock";
     const locked = withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger, signal }, (lock) => {
-      activity = `running ${command.name}`;
-      return runLocked(command, {
+      activity = `running ${entry.name}`;
+      return entry.invoke({
         ...readOnly,
         lock,
         monitor: { sql: lockSession.sql, workPid: work!.pid },
@@ -236,7 +219,7 @@ async function runAgainst(
         onAttemptFailed: (file, attempt) => history.recordLostAttempt(lockSession.sql, file.name, attempt),
         confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal), signal }),
         scratch: { url, connectTimeoutMs: config.connectTimeoutMs, runner, policy: config.policy, logger, signal },
-      });
+      }, options);
     });
     const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
     const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
@@ -321,11 +304,6 @@ async function recordOutcome(
 }
 
 /** The run's end as the history records it; its message masked like a log line, as it is as durable as one. */
-/** The command as the run history names it: with the flag that relaxed a check, so the record shows it. */
-function recordedCommand(command: Command): string {
-  return command.name === "baseline" && command.skipSchemaCheck ? "baseline --skip-schema-check" : command.name;
-}
-
 function runEndFor(error: unknown, redact: Redactor): RunEnd {
   const message = redact(error instanceof Error ? error.message : String(error));
   const code = error instanceof MigrateError ? (error.attributes().code as string | undefined) : undefined;
@@ -338,34 +316,6 @@ function runEndFor(error: unknown, redact: Redactor): RunEnd {
           ? "unavailable"
           : "failed";
   return { outcome, errorCode: code, errorMessage: message };
-}
-
-function runReadOnly(command: Command, run: ReadOnlyRun): Promise<ExitCode> {
-  switch (command.name) {
-    case "status":
-      return status(run, command);
-    case "plan":
-      return plan(run, command);
-    default:
-      throw new Error(`${command.name} is not a read-only command`);
-  }
-}
-
-function runLocked(command: Command, run: LockedRun): Promise<ExitCode> {
-  switch (command.name) {
-    case "up":
-      return up(run, command);
-    case "resolve":
-      return resolve(run, command);
-    case "down":
-      return down(run, command);
-    case "baseline":
-      return baseline(run, command);
-    case "rehearse":
-      return rehearse(run, command);
-    default:
-      throw new Error(`${command.name} does not run under the migration lock`);
-  }
 }
 
 function runIdentity(config: Config, localUser: string): RunIdentity {

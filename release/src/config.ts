@@ -6,7 +6,6 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { duration, durationMs } from "./duration.ts";
-import { MIGRATION_NAME_WORDS } from "./migration-files.ts";
 import { LintModeSchema, type LintMode } from "./lint/lint-config.ts";
 import { writtenCredentials } from "./redact.ts";
 
@@ -24,18 +23,66 @@ const RETRY_MAX_DELAY_MS = 15_000;
 
 export type ResolveAction = "rolled-back" | "applied" | "accept-checksum" | "forget";
 
-export type Command =
-  | { readonly name: "up"; readonly allowOutOfOrder: boolean; readonly strictDrift: boolean }
-  | { readonly name: "status"; readonly json: boolean; readonly exitCode: boolean }
-  | { readonly name: "plan"; readonly json: boolean; readonly allowOutOfOrder: boolean }
-  | { readonly name: "rehearse"; readonly json: boolean }
-  | { readonly name: "down"; readonly to: number; readonly yes: boolean }
-  | { readonly name: "baseline"; readonly to: number; readonly yes: boolean; readonly skipSchemaCheck: boolean }
-  | { readonly name: "create"; readonly migrationName: string }
-  | { readonly name: "check"; readonly json: boolean }
-  | { readonly name: "verify-rollbacks"; readonly json: boolean }
-  | { readonly name: "resolve"; readonly version: number; readonly action: ResolveAction };
-export type CommandName = Command["name"];
+/** How one flag is read from the command line, and its line in --help (none: described with its command). */
+interface FlagDefinition {
+  readonly type: "boolean" | "string";
+  readonly short?: string;
+  readonly help?: string;
+}
+
+/** Every flag the job knows. Which command takes which is said by the command table (commands/table.ts). */
+export const FLAGS = {
+  embedded: { type: "boolean", help: "run against a local embedded PostgreSQL instead of DATABASE_URL" },
+  "public-url": {
+    type: "boolean",
+    help: "connect with DATABASE_PUBLIC_URL over TLS instead of DATABASE_URL\n(railway run from a laptop, which cannot reach *.railway.internal)",
+  },
+  "allow-out-of-order": { type: "boolean", help: "apply pending versions lower than the highest applied one" },
+  "strict-drift": { type: "boolean", help: "refuse (exit 4) when the schema was changed outside migrations, instead of warning" },
+  json: { type: "boolean", help: "print one JSON document on stdout (log lines go to stderr)" },
+  "exit-code": { type: "boolean" },
+  to: { type: "string" },
+  yes: { type: "boolean", help: "confirm down or baseline without a terminal" },
+  "rolled-back": { type: "boolean" },
+  applied: { type: "boolean" },
+  "accept-checksum": { type: "boolean" },
+  forget: { type: "boolean" },
+  "skip-schema-check": { type: "boolean" },
+  help: { type: "boolean", short: "h", help: "show this help" },
+} as const satisfies Record<string, FlagDefinition>;
+export type FlagName = keyof typeof FLAGS;
+export type FlagValues = { readonly [K in FlagName]?: (typeof FLAGS)[K]["type"] extends "string" ? string : boolean };
+
+/** What a command's options are parsed from: its positional arguments, its flags, and the one variable that adds to a flag. */
+export interface CommandInput {
+  readonly args: readonly string[];
+  readonly flags: FlagValues;
+  /** MIGRATE_STRICT_DRIFT=1: the same switch as up's --strict-drift, for a service that always wants it. */
+  readonly strictDrift: boolean;
+}
+
+/** What config needs of a command: its entry in the command table (commands/table.ts) gives it. */
+export interface CommandSyntax {
+  readonly name: string;
+  /** Its line in --help: how it is called, and what it does (lines after the first are indented). */
+  readonly usage: string;
+  readonly summary: string;
+  /** Lines under the command's own, for its choices: [what, meaning]. */
+  readonly details?: readonly (readonly [string, string])[];
+  readonly flags: readonly FlagName[];
+  /** False for the commands that never touch a database, so need no DATABASE_URL. */
+  readonly needsDatabase: boolean;
+  /** Its options from the command line; each issue's message is one problem to report. */
+  readonly options: z.ZodType<unknown, CommandInput>;
+}
+
+/** The command a run was asked for: its table entry and its options, parsed by that entry's schema. */
+export interface ParsedCommand<Entry extends CommandSyntax = CommandSyntax> {
+  readonly entry: Entry;
+  readonly options: unknown;
+  /** --json: the command prints one JSON document on stdout, so its log lines all go to stderr. */
+  readonly printsDocument: boolean;
+}
 
 /** What parseConfig returns for `--help`: nothing else is parsed or required. */
 export const HELP = "help";
@@ -77,8 +124,8 @@ export interface MigrationPolicy {
   readonly retryMaxDelayMs: number;
 }
 
-export interface Config {
-  readonly command: Command;
+export interface Config<Entry extends CommandSyntax = CommandSyntax> {
+  readonly command: ParsedCommand<Entry>;
   /** Absent only for commands that never touch a database (create). */
   readonly database: DatabaseSource | undefined;
   readonly migrationsDir: string;
@@ -151,98 +198,64 @@ const EnvSchema = z.object({
   RAILWAY_ENVIRONMENT_NAME: optionalText,
 });
 
-const FLAGS = {
-  help: { type: "boolean", short: "h" },
-  embedded: { type: "boolean" },
-  "public-url": { type: "boolean" },
-  "allow-out-of-order": { type: "boolean" },
-  "strict-drift": { type: "boolean" },
-  json: { type: "boolean" },
-  "exit-code": { type: "boolean" },
-  to: { type: "string" },
-  yes: { type: "boolean" },
-  "rolled-back": { type: "boolean" },
-  applied: { type: "boolean" },
-  "accept-checksum": { type: "boolean" },
-  forget: { type: "boolean" },
-  "skip-schema-check": { type: "boolean" },
-} as const;
-type FlagName = keyof typeof FLAGS;
-
-const RESOLVE_ACTIONS = ["rolled-back", "applied", "accept-checksum", "forget"] as const;
-
-/** The flags each command accepts; any other flag given to it is an error, not silently ignored. */
-const COMMAND_FLAGS: Record<CommandName, readonly FlagName[]> = {
-  up: ["embedded", "public-url", "allow-out-of-order", "strict-drift"],
-  status: ["embedded", "public-url", "json", "exit-code"],
-  plan: ["embedded", "public-url", "json", "allow-out-of-order"],
-  rehearse: ["embedded", "public-url", "json"],
-  down: ["embedded", "public-url", "to", "yes"],
-  baseline: ["embedded", "public-url", "to", "yes", "skip-schema-check"],
-  create: [],
-  check: ["json"],
-  "verify-rollbacks": ["embedded", "public-url", "json"],
-  resolve: ["embedded", "public-url", ...RESOLVE_ACTIONS],
-};
-
-/** Commands that never touch a database, so need no DATABASE_URL. */
-const NO_DATABASE: ReadonlySet<CommandName> = new Set(["create", "check"]);
-
-function isCommandName(name: string): name is CommandName {
-  return Object.hasOwn(COMMAND_FLAGS, name);
+/** --help: every command's line from the table, every flag that has a line of its own, the variables. */
+export function usageText(commands: readonly CommandSyntax[]): string {
+  const column = (left: string, right: string) => {
+    const [first = "", ...rest] = right.split("\n");
+    const lead = left.length < HELP_COLUMN - 2 ? `  ${left.padEnd(HELP_COLUMN - 2)}${first}` : `  ${left}\n${" ".repeat(HELP_COLUMN)}${first}`;
+    return [lead, ...rest.map((line) => `${" ".repeat(HELP_COLUMN)}${line}`)];
+  };
+  const flags = (Object.entries(FLAGS) as [FlagName, FlagDefinition][])
+    .filter(([, flag]) => flag.help)
+    .flatMap(([name, flag]) => column(`${flag.short ? `-${flag.short}, ` : ""}--${name}`, flag.help!));
+  return [
+    "usage: bun release/migrate.ts [command] [flags]",
+    "",
+    "commands:",
+    ...commands.flatMap((command) => [
+      ...column(command.usage, command.summary),
+      ...(command.details ?? []).flatMap(([what, meaning]) => column(`    ${what}`, meaning)),
+    ]),
+    "",
+    "flags:",
+    ...flags,
+    "",
+    ...wrap(`environment: ${environmentVariables().join(", ")} (see README.md)`, HELP_WIDTH),
+  ].join("\n");
 }
 
-export const USAGE = `usage: bun release/migrate.ts [command] [flags]
+const HELP_WIDTH = 100;
 
-commands:
-  up (default)                 apply pending migrations in version order
-  status [--json] [--exit-code]
-                               every migration the files or the database know, and its state;
-                               --exit-code exits 4 when anything is pending, failed or drifted
-  plan [--json]                what up would do now, statement by statement, and why it would refuse
-  rehearse [--json]            run pending migrations for real in one transaction, then roll it all back
-  down --to <version> [--yes]  run the rollback files of applied migrations above <version>, newest first
-  baseline --to <version> [--yes] [--skip-schema-check]
-                               record migrations up to <version> as applied without running them
-                               (adopting a database whose schema was applied by hand), once the live
-                               schema matches what they build in a scratch database; --to 0 records
-                               nothing; --skip-schema-check adopts without that check (logged and recorded)
-  create <name>                write the next NNN_<name>.sql and NNN_rollback.sql
-  check [--json]               lint the migration files (no database), as up does before applying
-  verify-rollbacks [--json]    in a scratch database, check that every rollback restores the schema exactly
-  resolve <version> <action>   settle a migration the job refuses to pass:
-      --rolled-back            a migration that failed part-way was undone; retry it on the next run
-      --applied                a migration that failed part-way was finished by hand, or one whose row
-                               was lost; record it as applied without running it
-      --accept-checksum        an applied migration's file was edited on purpose; record its new checksum
-      --forget                 an applied migration's file was deleted on purpose; drop its record
+/** The variables a person sets; Railway's own (RAILWAY_*) are read, not set. */
+function environmentVariables(): string[] {
+  return Object.keys(EnvSchema.shape).filter((name) => !name.startsWith("RAILWAY_"));
+}
 
-flags:
-  --embedded                   run against a local embedded PostgreSQL instead of DATABASE_URL
-  --public-url                 connect with DATABASE_PUBLIC_URL over TLS instead of DATABASE_URL
-                               (railway run from a laptop, which cannot reach *.railway.internal)
-  --allow-out-of-order         apply pending versions lower than the highest applied one
-  --strict-drift               refuse (exit 4) when the schema was changed outside migrations, instead of warning
-  --json                       print one JSON document on stdout (log lines go to stderr)
-  --yes                        confirm down or baseline without a terminal
-  -h, --help                   show this help
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(" ")) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + word.length + 1 <= width) lines[lines.length - 1] = `${last} ${word}`;
+    else lines.push(lines.length === 0 ? word : `  ${word}`);
+  }
+  return lines;
+}
 
-environment: DATABASE_URL, DATABASE_PUBLIC_URL, MIGRATIONS_DIR, MIGRATIONS_TABLE, LOG_FORMAT,
-  MIGRATE_LOCK_WAIT, MIGRATE_CONNECT_TIMEOUT, MIGRATE_LOCK_TIMEOUT, MIGRATE_STATEMENT_TIMEOUT,
-  MIGRATE_IDLE_IN_TRANSACTION_TIMEOUT, MIGRATE_LOCK_ATTEMPTS, MIGRATE_RUN_TIMEOUT, MIGRATE_LINT, MIGRATE_STRICT_DRIFT,
-  EMBEDDED_POSTGRES_PORT, EMBEDDED_POSTGRES_DIR (see README.md)`;
+/** Where the description column of --help starts. */
+const HELP_COLUMN = 31;
 
 const TWO_WAYS_TO_RUN = `DATABASE_URL is not set. Either set it (on Railway it comes from the service's variables:
       DATABASE_URL=postgresql://USER:PASSWORD@HOST:5432/DB bun release/migrate.ts
     from a laptop use DATABASE_PUBLIC_URL over TLS: railway run bun release/migrate.ts --public-url),
     or run against a local embedded PostgreSQL: bun release/migrate.ts --embedded (what npm start does)`;
 
-export function parseConfig(
+export function parseConfig<Entry extends CommandSyntax>(
   argv: readonly string[],
   env: Record<string, string | undefined>,
   stdoutIsTty: boolean,
   layout: InstallLayout,
-): Config | typeof HELP {
+  commands: readonly Entry[],
+): Config<Entry> | typeof HELP {
   const problems: string[] = [];
   const flags = parseFlags(argv, problems);
   if (flags?.values.help) return HELP;
@@ -250,17 +263,17 @@ export function parseConfig(
   if (!envResult.success) {
     for (const issue of envResult.error.issues) problems.push(`${issue.path.join(".")}: ${issue.message}`);
   }
-  const command = flags ? parseCommand(flags.positionals, flags.values, problems) : undefined;
+  const strictDrift = envResult.success && envResult.data.MIGRATE_STRICT_DRIFT;
+  const command = flags ? parseCommand(commands, flags, strictDrift, problems) : undefined;
   if (!envResult.success || !flags || !command) throw new ConfigError(problems);
   const vars = envResult.data;
 
   const choice = { embedded: flags.values.embedded ?? false, publicUrl: flags.values["public-url"] ?? false };
-  const database = NO_DATABASE.has(command.name) ? undefined : parseDatabaseSource(choice, vars, layout, problems);
+  const database = command.entry.needsDatabase ? parseDatabaseSource(choice, vars, layout, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
-    // MIGRATE_STRICT_DRIFT=1 is the same switch as --strict-drift, for a service that always wants it.
-    command: command.name === "up" ? { ...command, strictDrift: command.strictDrift || vars.MIGRATE_STRICT_DRIFT } : command,
+    command,
     database,
     migrationsDir: vars.MIGRATIONS_DIR ?? layout.migrationsDir,
     table: vars.MIGRATIONS_TABLE,
@@ -352,7 +365,7 @@ export function defaultLogFormat(stdoutIsTty: boolean): "text" | "json" {
   return stdoutIsTty ? "text" : "json";
 }
 
-type ParsedFlags = { positionals: string[]; values: Partial<{ [K in FlagName]: K extends "to" ? string : boolean }> };
+type ParsedFlags = { readonly positionals: string[]; readonly values: FlagValues };
 
 function parseFlags(argv: readonly string[], problems: string[]): ParsedFlags | undefined {
   try {
@@ -364,67 +377,24 @@ function parseFlags(argv: readonly string[], problems: string[]): ParsedFlags | 
   }
 }
 
-function parseCommand(positionals: string[], flags: ParsedFlags["values"], problems: string[]): Command | undefined {
+/** The command named first (up by default), its flags checked against its entry, its options parsed by the entry's schema. */
+function parseCommand<Entry extends CommandSyntax>(commands: readonly Entry[], { positionals, values }: ParsedFlags, strictDrift: boolean, problems: string[]): ParsedCommand<Entry> | undefined {
   const [name = "up", ...args] = positionals;
-  if (!isCommandName(name)) {
-    problems.push(`unknown command "${name}" (commands: ${Object.keys(COMMAND_FLAGS).join(", ")}; see --help)`);
+  const entry = commands.find((candidate) => candidate.name === name);
+  if (!entry) {
+    problems.push(`unknown command "${name}" (commands: ${commands.map((command) => command.name).join(", ")}; see --help)`);
     return undefined;
   }
-  const given = (Object.keys(flags) as FlagName[]).filter((flag) => flag !== "help" && flags[flag] !== undefined);
-  for (const flag of given) if (!COMMAND_FLAGS[name].includes(flag)) problems.push(`--${flag} does not apply to the ${name} command`);
-  const before = problems.length;
-  const command = buildCommand(name, args, flags, problems);
-  return problems.length > before || given.some((flag) => !COMMAND_FLAGS[name].includes(flag)) ? undefined : command;
+  const given = (Object.keys(values) as FlagName[]).filter((flag) => flag !== "help" && values[flag] !== undefined);
+  const foreign = given.filter((flag) => !entry.flags.includes(flag));
+  for (const flag of foreign) problems.push(`--${flag} does not apply to the ${name} command`);
+  const parsed = entry.options.safeParse({ args, flags: values, strictDrift });
+  if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => issue.message));
+  if (!parsed.success || foreign.length > 0) return undefined;
+  return { entry, options: parsed.data, printsDocument: values.json === true };
 }
 
-function buildCommand(name: CommandName, args: string[], flags: ParsedFlags["values"], problems: string[]): Command | undefined {
-  const noArguments = () => {
-    if (args.length > 0) problems.push(`${name} takes no arguments, got "${args.join(" ")}"`);
-  };
-  switch (name) {
-    case "up":
-      noArguments();
-      return { name, allowOutOfOrder: flags["allow-out-of-order"] ?? false, strictDrift: flags["strict-drift"] ?? false };
-    case "status":
-      noArguments();
-      return { name, json: flags.json ?? false, exitCode: flags["exit-code"] ?? false };
-    case "plan":
-      noArguments();
-      return { name, json: flags.json ?? false, allowOutOfOrder: flags["allow-out-of-order"] ?? false };
-    case "rehearse":
-    case "check":
-    case "verify-rollbacks":
-      noArguments();
-      return { name, json: flags.json ?? false };
-    case "down":
-    case "baseline": {
-      noArguments();
-      const to = parseVersion(flags.to);
-      if (to === undefined) problems.push(`${name} needs --to <version>, e.g. ${name} --to 005`);
-      if (to === undefined) return undefined;
-      const yes = flags.yes ?? false;
-      return name === "down" ? { name, to, yes } : { name, to, yes, skipSchemaCheck: flags["skip-schema-check"] ?? false };
-    }
-    case "create": {
-      const [migrationName, ...extra] = args;
-      if (!migrationName || extra.length > 0 || !MIGRATION_NAME_WORDS.test(migrationName)) {
-        problems.push(`create takes one name in snake_case (lower-case words joined by _), e.g. create add_widgets${migrationName ? `; got "${args.join(" ")}"` : ""}`);
-        return undefined;
-      }
-      return { name, migrationName };
-    }
-    case "resolve": {
-      const [versionText, ...extra] = args;
-      const version = parseVersion(versionText);
-      const actions = RESOLVE_ACTIONS.filter((action) => flags[action]);
-      if (version === undefined || extra.length > 0) problems.push("resolve takes exactly one migration version, e.g. resolve 009 --rolled-back");
-      if (actions.length !== 1) problems.push(`resolve needs exactly one of ${RESOLVE_ACTIONS.map((action) => `--${action}`).join(", ")}`);
-      return version === undefined || actions.length !== 1 ? undefined : { name, version, action: actions[0]! };
-    }
-  }
-}
-
-function parseVersion(text: string | undefined): number | undefined {
+export function parseVersion(text: string | undefined): number | undefined {
   return text !== undefined && /^\d{1,15}$/.test(text) ? Number(text) : undefined;
 }
 

@@ -13,6 +13,12 @@ export interface MigrationFileSystem {
   readFile(path: string): Promise<Uint8Array>;
 }
 
+/** The file-system calls of the job: reading migrations, and `create` writing new ones. */
+export interface JobFileSystem extends MigrationFileSystem {
+  /** Writes a new file; fails if it exists already. */
+  writeNewFile(path: string, text: string): Promise<void>;
+}
+
 export interface SqlSource {
   readonly fileName: string;
   readonly path: string;

@@ -463,7 +463,7 @@ describe("create", () => {
         written.push(path);
       },
     };
-    const attempt = create({ files: [], migrationsDir: "/migrations", fs, logger: quiet }, { name: "create", migrationName: "first" });
+    const attempt = create({ files: [], migrationsDir: "/migrations", fs, logger: quiet }, { migrationName: "first" });
     await expect(attempt).rejects.toThrow(RefusedError);
     await expect(attempt).rejects.toThrow("001_rollback.sql: already exists; create never overwrites a file");
     expect(written).toEqual(["/migrations/001_first.sql"]);

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chown, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres, { type Sql } from "postgres";
-import { HELP, USAGE, parseConfig, requireTls, type Config } from "../src/config.ts";
+import { HELP, parseConfig, requireTls, usageText, type Config } from "../src/config.ts";
+import { COMMANDS } from "../src/commands/table.ts";
 import { ConfigError } from "../src/errors.ts";
 import { TEST_PASSWORD, startTestServer, type TestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
@@ -19,7 +20,7 @@ const PUBLIC_URL = "postgresql://postgres:secret@shuttle.proxy.rlwy.net:41234/ra
 const PRIVATE_URL = "postgresql://postgres:secret@postgres.railway.internal:5432/railway";
 
 function parse(argv: string[], env: Record<string, string>): Config {
-  const config = parseConfig(argv, env, false, layout);
+  const config = parseConfig(argv, env, false, layout, COMMANDS);
   if (config === HELP) throw new Error("unexpected --help");
   return config;
 }
@@ -59,7 +60,7 @@ describe("--public-url: configuration", () => {
     for (const argv of commands) expect(parse([...argv, "--public-url"], env).database).toMatchObject({ url: `${PUBLIC_URL}?sslmode=require` });
     expect(configProblems(["--public-url", "--embedded"], env)).toContain("--embedded and --public-url");
     expect(configProblems(["create", "add_widgets", "--public-url"], env)).toContain("--public-url does not apply to the create command");
-    expect(USAGE).toContain("--public-url");
+    expect(usageText(COMMANDS)).toContain("--public-url");
   });
 });
 

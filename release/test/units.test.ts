@@ -6,6 +6,7 @@ import { loadSqlParser, locateInFile, transactionControlRefusals } from "../src/
 import { checkpoints } from "../src/cancellation.ts";
 import { scanSync } from "libpg-query";
 import { HELP, parseConfig } from "../src/config.ts";
+import { COMMANDS } from "../src/commands/table.ts";
 import { ConfigError, RefusedError } from "../src/errors.ts";
 import { describeTarget, redactorFor } from "../src/redact.ts";
 import { JOB_NAME, JOB_VERSION } from "../src/version.ts";
@@ -173,12 +174,12 @@ describe("statements", async () => {
 });
 
 describe("config", () => {
-  const parse = (argv: string[], env: Record<string, string>) => parseConfig(argv, env, false, layout);
+  const parse = (argv: string[], env: Record<string, string>) => parseConfig(argv, env, false, layout, COMMANDS);
 
   test("defaults", () => {
     const config = parse([], { DATABASE_URL: "postgresql://u:p@h:5432/d" });
     expect(config).toMatchObject({
-      command: { name: "up", allowOutOfOrder: false },
+      command: { entry: { name: "up" }, options: { allowOutOfOrder: false } },
       migrationsDir: layout.migrationsDir,
       table: { schema: "platform", table: "schema_migrations" },
       logFormat: "json",
@@ -199,7 +200,7 @@ describe("config", () => {
   });
 
   test("resolve needs one version and one action", () => {
-    expect(parse(["resolve", "009", "--applied"], { DATABASE_URL: "postgres://h/d" })).toMatchObject({ command: { name: "resolve", version: 9, action: "applied" } });
+    expect(parse(["resolve", "009", "--applied"], { DATABASE_URL: "postgres://h/d" })).toMatchObject({ command: { entry: { name: "resolve" }, options: { version: 9, action: "applied" } } });
     expect(() => parse(["resolve", "009", "--applied", "--forget"], { DATABASE_URL: "postgres://h/d" })).toThrow(ConfigError);
     expect(() => parse(["resolve"], { DATABASE_URL: "postgres://h/d" })).toThrow(ConfigError);
     expect(parse(["--help"], {})).toBe(HELP);

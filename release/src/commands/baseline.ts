@@ -16,12 +16,18 @@ import { inLockedTransaction, migrationAttributes, planMigrations } from "../run
 import { applyInScratch, withScratchDatabase } from "../scratch-database.ts";
 import { describeDifference, diffSnapshots, takeSnapshot } from "../schema-snapshot.ts";
 import { bookkeepingTables } from "../drift.ts";
-import type { Command } from "../config.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";
 import type { LockedRun } from "./context.ts";
 
-export type BaselineOptions = Extract<Command, { name: "baseline" }>;
+export interface BaselineOptions {
+  /** The last version the database already has; 0 adopts it with nothing recorded. */
+  readonly to: number;
+  /** Go ahead without the pause to confirm. */
+  readonly yes: boolean;
+  /** Adopt without comparing the live schema with what the migrations build. */
+  readonly skipSchemaCheck: boolean;
+}
 
 /** `--to 0`: the database's objects are not the migrations' work; every migration is still to run. */
 const ADOPT_EMPTY = "create the tracking table with nothing recorded: every migration runs on the next up, on top of what the database holds";

@@ -8,7 +8,8 @@ import type { Session } from "../database.ts";
 import type { ScratchServer } from "../scratch-database.ts";
 import type { HeldLock } from "../lock.ts";
 import type { Logger } from "../log.ts";
-import type { MigrationFile } from "../migration-files.ts";
+import type { JobFileSystem, MigrationFile } from "../migration-files.ts";
+import type { LintMode } from "../lint/lint-config.ts";
 import type { MigrationStorage } from "../storage.ts";
 import type { SqlParser } from "../sql-statements.ts";
 import type { MigrationPolicy } from "../config.ts";
@@ -18,6 +19,20 @@ import type { LintDeps } from "../lint/lint.ts";
 
 /** Where a command's own document (a table, or one JSON document) goes: stdout. */
 export type WriteDocument = (text: string) => void;
+
+/** What a command that needs no database gets: the files, and what it may write or lint with. */
+export interface FilesRun {
+  readonly files: readonly MigrationFile[];
+  readonly migrationsDir: string;
+  readonly fs: JobFileSystem;
+  readonly logger: Logger;
+  readonly writeDocument: WriteDocument;
+  readonly loadParser: () => Promise<SqlParser>;
+  /** MIGRATE_LINT: "warn" reports lint errors as warnings for this run. */
+  readonly lintMode: LintMode;
+  /** Aborted by SIGTERM or SIGINT. */
+  readonly signal: AbortSignal;
+}
 
 export interface ReadOnlyRun {
   readonly files: readonly MigrationFile[];

@@ -7,12 +7,13 @@ import { join } from "node:path";
 import { ConfigError, ExitCode, RefusedError } from "../errors.ts";
 import { errorCode } from "../database.ts";
 import { COMMAND } from "../migration-state.ts";
-import type { Command } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { MigrationFile } from "../migration-files.ts";
-import type { JobFileSystem } from "../cli.ts";
+import type { JobFileSystem, MigrationFile } from "../migration-files.ts";
 
-export type CreateOptions = Extract<Command, { name: "create" }>;
+export interface CreateOptions {
+  /** snake_case words: the new file is NNN_<migrationName>.sql. */
+  readonly migrationName: string;
+}
 
 export interface CreateRun {
   readonly files: readonly MigrationFile[];

@@ -14,12 +14,16 @@ import { explainFailure, inLockedTransaction, migrationAttributes, runModuleFunc
 import { plural } from "../table-format.ts";
 import { transactionControlRefusals, type SqlParser } from "../sql-statements.ts";
 import { loadTypeScriptMigration, type MigrationFunction } from "../typescript-migrations.ts";
-import type { Command } from "../config.ts";
 import type { MigrationFile, SqlSource } from "../migration-files.ts";
 import type { MigrationContext } from "../storage.ts";
 import type { LockedRun } from "./context.ts";
 
-export type DownOptions = Extract<Command, { name: "down" }>;
+export interface DownOptions {
+  /** Roll back every applied migration above this version. */
+  readonly to: number;
+  /** Go ahead without the pause to confirm. */
+  readonly yes: boolean;
+}
 
 /** How one applied migration is undone, checked before anything runs. */
 export interface PlannedRollback {

@@ -10,13 +10,17 @@ import { planMigrations } from "../runner.ts";
 import { lintMigrations, lintRefusals } from "../lint/lint.ts";
 import { summarizeStatement } from "../statement-summary.ts";
 import { plural } from "../table-format.ts";
-import type { Command } from "../config.ts";
 import type { MigrationFile, MigrationLanguage } from "../migration-files.ts";
 import type { SqlParser, Statement } from "../sql-statements.ts";
 import type { ReadOnlyRun } from "./context.ts";
 import { readMigrationState, refusalDocument, refusalLines, type RefusalDocument } from "./status.ts";
 
-export type PlanOptions = Extract<Command, { name: "plan" }>;
+export interface PlanOptions {
+  /** --json: one JSON document on stdout instead of the text. */
+  readonly json: boolean;
+  /** As up --allow-out-of-order would. */
+  readonly allowOutOfOrder: boolean;
+}
 
 type OutOfOrderReason = NonNullable<MigrationEntry["outOfOrderReason"]>;
 

@@ -17,12 +17,14 @@ import { warnOutOfOrder } from "./up.ts";
 import { enforceLintGate } from "../lint/lint.ts";
 import { describeBlockers, watchLockWaits, type AwaitedLock, type Blocker, type LockWait } from "../lock-waits.ts";
 import { formatDuration } from "../duration.ts";
-import type { Command } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import type { LockedRun } from "./context.ts";
 
-export type RehearseOptions = Extract<Command, { name: "rehearse" }>;
+export interface RehearseOptions {
+  /** --json: one JSON document on stdout instead of the text. */
+  readonly json: boolean;
+}
 
 export type RehearsalOutcome = "passed" | "failed" | "not_rehearsable" | "not_run" | "held";
 

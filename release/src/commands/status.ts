@@ -8,7 +8,6 @@ import { classify, type MigrationEntry, type MigrationStateName, type StateOptio
 import { formatDuration } from "../duration.ts";
 import { firstLine } from "../sql-statements.ts";
 import { formatTable, plural } from "../table-format.ts";
-import type { Command } from "../config.ts";
 import type { MigrationLanguage } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";
 import type { RunOutcome, RunSummary } from "../run-history.ts";
@@ -16,7 +15,12 @@ import { findDrift, type SchemaDrift } from "../drift.ts";
 import { readRecordedState } from "../recorded-state.ts";
 import type { ReadOnlyRun } from "./context.ts";
 
-export type StatusOptions = Extract<Command, { name: "status" }>;
+export interface StatusOptions {
+  /** --json: one JSON document on stdout instead of the text. */
+  readonly json: boolean;
+  /** Exit 4 when anything needs attention (a CI gate). */
+  readonly exitCode: boolean;
+}
 
 const STATES: readonly MigrationStateName[] = ["applied", "pending", "held", "failed", "changed", "missing", "out_of_order", "record_lost"];
 

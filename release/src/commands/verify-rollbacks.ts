@@ -24,13 +24,16 @@ import { formatTable, plural } from "../table-format.ts";
 import { migrationAttributes, planMigrations, type PlannedMigration } from "../runner.ts";
 import { describeDifference, diffSnapshots, takeSnapshot, type SchemaSnapshot, type SnapshotDifference } from "../schema-snapshot.ts";
 import { sqlRollback, typeScriptRollback, type PlannedRollback } from "./down.ts";
-import type { Command, Config } from "../config.ts";
+import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import type { SqlParser } from "../sql-statements.ts";
 import type { WriteDocument } from "./context.ts";
 
-export type VerifyRollbacksOptions = Extract<Command, { name: "verify-rollbacks" }>;
+export interface VerifyRollbacksOptions {
+  /** --json: one JSON document on stdout instead of the text. */
+  readonly json: boolean;
+}
 
 export interface VerifyRun {
   readonly files: readonly MigrationFile[];
