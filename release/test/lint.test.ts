@@ -13,7 +13,8 @@ import { readMigrationFiles, type MigrationFile } from "../src/migration-files.t
 import { loadSqlParser, type SqlParser } from "../src/sql-statements.ts";
 import type { Attributes, Logger } from "../src/log.ts";
 import { squawkRuleNames } from "../src/lint/catalog.ts";
-import { enforceLintGate, lintMigrations, type Finding, type LintReport } from "../src/lint/lint.ts";
+import { enforceLintGate, lintMigrations } from "../src/lint/lint.ts";
+import type { Finding, LintReport } from "../src/lint/findings.ts";
 import { LintModeSchema, readLintConfig, type LintMode } from "../src/lint/lint-config.ts";
 import { locateSquawk, SquawkFailedError, type SquawkLocation } from "../src/lint/squawk.ts";
 

@@ -4,7 +4,8 @@
  * are reported as warnings and the run passes, saying so.
  */
 import { ExitCode } from "../errors.ts";
-import { countFindings, lintMigrations } from "../lint/lint.ts";
+import { lintMigrations } from "../lint/lint.ts";
+import { countFindings } from "../lint/findings.ts";
 import { describeLintCounts, lintDocument, lintText, logLintNotices } from "../lint/report.ts";
 import type { LintMode } from "../lint/lint-config.ts";
 import type { SquawkLocation } from "../lint/squawk.ts";
