@@ -7,11 +7,10 @@ import { ConfigError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedE
 import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReason } from "./cancellation.ts";
 import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
 import { liveSchema } from "./drift.ts";
-import { migrationSessionSettings } from "./runner.ts";
 import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
 import { describeTarget, Secrets, type Redactor } from "./redact.ts";
-import { closeSession, openSession, type Session } from "./database.ts";
+import { closeSession, migrationSessionSettings, openSession, type Session } from "./database.ts";
 import { withMigrationLock } from "./lock.ts";
 import { readMigrationFiles, type JobFileSystem, type MigrationFile } from "./migration-files.ts";
 import { MigrationStorage, type RunIdentity } from "./storage.ts";

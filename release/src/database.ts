@@ -6,10 +6,10 @@
 import postgres, { type ISql, type Sql } from "postgres";
 import { DatabaseUnavailableError, SessionLostError } from "./errors.ts";
 import { refuseProtocolPooler, refusedStartupParameter } from "./pooler.ts";
-import { formatDuration } from "./duration.ts";
+import { formatDuration, postgresDuration } from "./duration.ts";
 import { pause } from "./cancellation.ts";
 import type { Logger } from "./log.ts";
-import type { Runner, TableName } from "./config.ts";
+import type { MigrationPolicy, Runner, TableName } from "./config.ts";
 
 /** A session or a transaction: anything that runs queries. */
 export type Queryable = ISql<{}>;
@@ -38,6 +38,15 @@ export interface ConnectOptions {
  * migration runs.
  */
 export const JOB_SESSION_SETTINGS: Readonly<Record<string, string>> = { idle_session_timeout: "0" };
+
+/** The settings the migration session starts with, from the run's policy (a file may override the first two for itself). */
+export function migrationSessionSettings(policy: MigrationPolicy): Readonly<Record<"lock_timeout" | "statement_timeout" | "idle_in_transaction_session_timeout", string>> {
+  return {
+    lock_timeout: postgresDuration(policy.lockTimeoutMs),
+    statement_timeout: postgresDuration(policy.statementTimeoutMs),
+    idle_in_transaction_session_timeout: postgresDuration(policy.idleInTransactionTimeoutMs),
+  };
+}
 
 /**
  * One dedicated connection the job set up: its backend pid is known and its settings are the

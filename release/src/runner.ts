@@ -210,15 +210,6 @@ function fileTimeouts(file: MigrationFile, policy: MigrationPolicy): Timeouts {
   };
 }
 
-/** The settings every migration session starts with (sent once, when it connects). */
-export function migrationSessionSettings(policy: MigrationPolicy): Required<Timeouts> & { idle_in_transaction_session_timeout: string } {
-  return {
-    lock_timeout: postgresDuration(policy.lockTimeoutMs),
-    statement_timeout: postgresDuration(policy.statementTimeoutMs),
-    idle_in_transaction_session_timeout: postgresDuration(policy.idleInTransactionTimeoutMs),
-  };
-}
-
 /** SET LOCAL inside a migration's transaction, or SET on the session for a no-transaction file. */
 async function useTimeouts(sql: Queryable, timeouts: Timeouts, scope: "transaction" | "session"): Promise<void> {
   if (Object.keys(timeouts).length === 0) return;

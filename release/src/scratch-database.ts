@@ -12,9 +12,9 @@ import { randomBytes } from "node:crypto";
 import type { Sql } from "postgres";
 import { DatabaseUnavailableError } from "./errors.ts";
 import { CancelledError, cancelReasonOf, throwIfCancelled } from "./cancellation.ts";
-import { closeSession, errorCode, openSession, type Session } from "./database.ts";
+import { closeSession, errorCode, migrationSessionSettings, openSession, type Session } from "./database.ts";
 import { describeTarget } from "./redact.ts";
-import { migrationSessionSettings, runModuleFunction, runStatements, type PlannedMigration } from "./runner.ts";
+import { runModuleFunction, runStatements, type PlannedMigration } from "./runner.ts";
 import type { MigrationPolicy, Runner } from "./config.ts";
 import type { Logger } from "./log.ts";
 
