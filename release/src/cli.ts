@@ -13,7 +13,7 @@ import { createLogger, type Logger, type LogSink } from "./log.ts";
 import { describeTarget, Secrets, type Redactor } from "./redact.ts";
 import { closeSession, openSession, type Session } from "./database.ts";
 import { withMigrationLock } from "./lock.ts";
-import { readMigrationFiles, type MigrationFile, type MigrationFileSystem } from "./migration-files.ts";
+import { readMigrationFolder, warnIgnored, type MigrationFile, type MigrationFileSystem } from "./migration-files.ts";
 import { MigrationStorage, type RunIdentity } from "./storage.ts";
 import { loadSqlParser, type SqlParser } from "./sql-statements.ts";
 import { startEmbeddedPostgres } from "./embedded.ts";
@@ -128,9 +128,11 @@ function parserRevealingSecrets(secrets: Secrets): () => Promise<SqlParser> {
 }
 
 async function run(config: Config, environment: Environment, services: RunServices): Promise<ExitCode> {
-  const files = await readMigrationFiles(config.migrationsDir, environment.fs);
   const { command, database } = config;
   const { logger, writeDocument, loadParser } = services;
+  // Near misses are check's to refuse; every other command warns about them and goes on.
+  const { files, ignored } = await readMigrationFolder(config.migrationsDir, environment.fs, { refuseIgnored: command.name === "check" });
+  warnIgnored(ignored, logger);
   if (command.name === "create") return create({ files, migrationsDir: config.migrationsDir, fs: environment.fs, logger }, command);
   if (command.name === "check") {
     const { migrationsDir, lintMode } = config;
