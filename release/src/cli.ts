@@ -4,6 +4,7 @@
  */
 import type { Sql } from "postgres";
 import { ConfigError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
+import { postgresDuration } from "./duration.ts";
 import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReason } from "./cancellation.ts";
 import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
 import { liveSchema } from "./drift.ts";
@@ -210,7 +211,7 @@ async function runAgainst(
   try {
     const locking = LOCKED_COMMANDS.has(command.name);
     // Both sessions connect at once: each costs a round trip or three of authentication.
-    const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock")] : [])], sessions);
+    const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock", lockSessionSettings(config))] : [])], sessions);
     const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode, signal };
     const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
     activity = `running ${command.name}`;
@@ -245,6 +246,14 @@ async function runAgainst(
     stopCancelling();
     await Promise.all(sessions.map(closeSession));
   }
+}
+
+/**
+ * The lock's session writes the run history: its waits for table locks are bounded like the
+ * migration session's, so a lock held on the job's tables cannot stall a run's records.
+ */
+function lockSessionSettings(config: Config): Record<string, string> {
+  return { lock_timeout: postgresDuration(config.policy.lockTimeoutMs) };
 }
 
 /** Opens sessions side by side; every one that opened goes into `opened`, so all are closed even if another failed. */
