@@ -3,7 +3,8 @@
  * command. Returns the exit code; only the entry file exits the process.
  */
 import type { Sql } from "postgres";
-import { ConfigError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
+import { ConfigError, DatabaseRefusedError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
+import { environmentFailure, jobDatabase } from "./environment-errors.ts";
 import { postgresDuration } from "./duration.ts";
 import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReason } from "./cancellation.ts";
 import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
@@ -85,7 +86,7 @@ export async function main(environment: Environment): Promise<number> {
     const services: RunServices = { logger, writeDocument, redact, loadParser: parserRevealingSecrets(secrets) };
     return await run(config, { ...environment, signal: AbortSignal.any([environment.signal, budget.signal]) }, services);
   } catch (error) {
-    return report(logger, error);
+    return report(logger, environmentFailure(error, { doing: `running ${config.command.name}` }) ?? error);
   } finally {
     budget.clear();
   }
@@ -203,10 +204,15 @@ async function runAgainst(
   const sessions: Session[] = [];
   const interrupted = () => (currentMigration ? `applying ${currentMigration}` : activity);
   const stopCancelling = cancelQueriesOnAbort(signal, sessions, logger, interrupted);
-  /** Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143. */
-  const asCancelled = (error: unknown) => {
+  /**
+   * Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143.
+   * A condition of the environment met by the job's own statements says what it is.
+   */
+  const explain = (error: unknown) => {
     const reason = cancelReasonOf(signal);
-    return reason && !(error instanceof CancelledError) ? new CancelledError(reason, interrupted()) : error;
+    if (reason && !(error instanceof CancelledError)) return new CancelledError(reason, interrupted());
+    const where = sessions[0] && jobDatabase(sessions[0].sql, config.table.schema, [storage.qualifiedName, history.qualifiedName]);
+    return environmentFailure(error, { doing: interrupted(), where }) ?? error;
   };
   try {
     const locking = LOCKED_COMMANDS.has(command.name);
@@ -219,7 +225,10 @@ async function runAgainst(
 
     const recorded = RECORDED_COMMANDS.has(command.name);
     let unchangedSchema: RecordedSchema | undefined;
-    if (recorded) await history.recordStart(lockSession.sql, command.name);
+    if (recorded) {
+      activity = `recording the run in ${history.qualifiedName}`;
+      await history.recordStart(lockSession.sql, command.name);
+    }
     activity = "waiting for the migration lock";
     const locked = withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger, signal }, (lock) => {
       activity = `running ${command.name}`;
@@ -235,13 +244,13 @@ async function runAgainst(
         confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal), signal }),
       });
     });
-    const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
+    const outcome = locked.catch((error: unknown) => Promise.reject(explain(error)));
     const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
     // The lock's session writes the history; if it was lost, the migration session (when alive) does.
     const recorder = () => [lockSession, work!].find((session) => !session.lost) ?? lockSession;
     return recorded ? await recordOutcome(history, recorder, services, outcome, schemaNow) : await outcome;
   } catch (error) {
-    throw asCancelled(error);
+    throw explain(error);
   } finally {
     stopCancelling();
     await Promise.all(sessions.map(closeSession));
@@ -320,7 +329,7 @@ function runEndFor(error: unknown, redact: Redactor): RunEnd {
   const outcome: RunEnd["outcome"] =
     error instanceof CancelledError
       ? "cancelled"
-      : error instanceof RefusedError
+      : error instanceof RefusedError || error instanceof DatabaseRefusedError
         ? "refused"
         : error instanceof DatabaseUnavailableError
           ? "unavailable"

@@ -1,14 +1,16 @@
 /**
  * Conditions of the environment, not bugs of the job: entries in the migrations folder that are
- * not migration files (a directory, symbolic links, near-miss names). Each ends with its documented
- * exit code and a message naming the cause and the fix, never "unexpected error", and writes
- * nothing where nothing may run.
+ * not migration files (a directory, symbolic links, near-miss names), a read-only database, a role
+ * without the privileges the job's own tables need, and a lock on the tracking table held by
+ * another session. Each ends with its documented exit code and a message naming the cause and
+ * the fix, never "unexpected error", and writes nothing where nothing may run.
  */
 import { describe, expect, test } from "bun:test";
+import postgres from "postgres";
 import { mkdir, mkdtemp, realpath, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { useTestServer } from "./support/postgres.ts";
+import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 
@@ -37,6 +39,11 @@ async function runOnUntouchedDatabase(dir: string, args: string[] = []): Promise
   expect(await catalogPicture(db.sql)).toBe(before);
   expect(await tableExists(db.sql, "first")).toBe(false);
   return result;
+}
+
+async function runsRecorded(db: TestDatabase): Promise<number> {
+  const [row] = await db.sql<{ count: number }[]>`select count(*)::int as count from platform.schema_migrations_runs`;
+  return row!.count;
 }
 
 describe("entries of the migrations folder that are not files the job may read are refused, naming them (exit 4)", () => {
@@ -115,5 +122,94 @@ describe("names that look like a migration but are not one: a warning in up, a r
     expectFailure(result, 4, ...Object.entries(NEAR_MISSES).flatMap(([name, why]) => [JSON.stringify(name), why]));
     expect(failure(result)).toMatchObject({ error: "refused", checks: ["ignored"] });
     expect((failure(result).files as string[]).sort()).toEqual(Object.keys(NEAR_MISSES).sort());
+  });
+});
+
+describe("the database does not let the job do its own work", () => {
+  test("a read-only database: exit 4, the cause and the fix, and nothing written", async () => {
+    const db = await server.fresh();
+    const dir = await migrationsFolder(FIRST);
+    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    await writeFile(join(dir, "002_second.sql"), NEAR_TABLE);
+    await db.sql.unsafe(`alter database ${db.name} set default_transaction_read_only = on`);
+    const before = await catalogPicture(db.sql);
+    const runs = await runsRecorded(db);
+
+    const result = await runMigrate([], { url: db.url, migrationsDir: dir });
+    expectFailure(result, 4, "the database is read-only (SQLSTATE 25006", "default_transaction_read_only is on", "point DATABASE_URL at the primary", `alter database ${db.name} set default_transaction_read_only = off`);
+    expect(failure(result)).toMatchObject({ error: "database_refused", code: "25006" });
+    expect(await catalogPicture(db.sql)).toBe(before);
+    expect(await runsRecorded(db)).toBe(runs);
+    // Reading is still allowed: status and plan work on a read-only database.
+    for (const command of ["status", "plan"]) expect((await runMigrate([command], { url: db.url, migrationsDir: dir })).code).toBe(0);
+  });
+
+  /** A login role of the test's own, with a password the job's output must never show either. */
+  async function loginRole(db: TestDatabase, name: string) {
+    const password = `Rl-${name}-9x!`;
+    await db.sql.unsafe(`create role ${name} login password '${password}'`);
+    return { url: `postgresql://${name}:${encodeURIComponent(password)}@127.0.0.1:${server.port}/${db.name}`, password };
+  }
+
+  test("a role without CREATE on the database: exit 4, the grant that fixes it, and nothing written", async () => {
+    const db = await server.fresh();
+    const role = `no_create_${process.pid}`;
+    const { url, password } = await loginRole(db, role);
+    const before = await catalogPicture(db.sql);
+    const result = await runMigrate([], { url, migrationsDir: await migrationsFolder(FIRST) });
+    expect(`${result.stdout}${result.stderr}`).not.toContain(password);
+    expectFailure(
+      result,
+      4,
+      `role "${role}" lacks CREATE on database "${db.name}" (SQLSTATE 42501`,
+      `grant create on database ${db.name} to ${role}`,
+      `or create schema platform beforehand and grant the role usage and create on it: create schema platform; grant usage, create on schema platform to ${role}`,
+    );
+    expect(failure(result)).toMatchObject({ error: "database_refused", code: "42501" });
+    expect(await catalogPicture(db.sql)).toBe(before);
+    expect(await tableExists(db.sql, "platform.schema_migrations_runs")).toBe(false);
+    // Reading needs no CREATE: status and plan work for the same role.
+    for (const command of ["status", "plan"]) expect((await runMigrate([command], { url, migrationsDir: await migrationsFolder(FIRST) })).code).toBe(0);
+  });
+
+  test("a role without CREATE on the job's schema: exit 4, and the grant on the schema", async () => {
+    const db = await server.fresh();
+    const role = `no_schema_${process.pid}`;
+    const { url } = await loginRole(db, role);
+    await db.sql.unsafe(`create schema platform; grant create on database ${db.name} to ${role}`);
+    const before = await catalogPicture(db.sql);
+    const result = await runMigrate([], { url, migrationsDir: await migrationsFolder(FIRST) });
+    expectFailure(result, 4, `role "${role}" lacks a privilege on schema "platform" (SQLSTATE 42501`, `grant usage, create on schema platform to ${role}`);
+    expect(await catalogPicture(db.sql)).toBe(before);
+  });
+
+  test("a lock on the tracking table held past MIGRATE_LOCK_TIMEOUT during resolve: exit 3, who to look for, and the row unchanged", async () => {
+    const db = await server.fresh();
+    const dir = await migrationsFolder(FIRST);
+    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    await writeFile(join(dir, "001_first.sql"), "create table first (id int primary key); -- edited\n");
+    const [recorded] = await db.sql`select checksum from platform.schema_migrations where version = 1`;
+
+    const holder = postgres(db.url, { max: 1, onnotice: () => undefined });
+    const held = await holder.reserve();
+    await held`begin`;
+    await held`lock table platform.schema_migrations in access exclusive mode`;
+    let result: RunResult;
+    try {
+      result = await runMigrate(["resolve", "1", "--accept-checksum"], { url: db.url, migrationsDir: dir, env: { MIGRATE_LOCK_TIMEOUT: "300ms" } });
+    } finally {
+      await held`rollback`;
+      held.release();
+      await holder.end();
+    }
+    expectFailure(result, 3, "another session held a lock the job needed for longer than its lock_timeout (MIGRATE_LOCK_TIMEOUT) allows (SQLSTATE 55P03 while running resolve", '"platform"."schema_migrations"', "MIGRATE_LOCK_TIMEOUT", "pg_locks", "then run the command again");
+    expect(failure(result)).toMatchObject({ error: "database_unavailable", code: "55P03" });
+    const [after] = await db.sql`select checksum from platform.schema_migrations where version = 1`;
+    expect(after!.checksum).toBe(recorded!.checksum);
+    const [run] = await db.sql`select outcome, error_code from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
+    expect(run).toEqual({ outcome: "unavailable", error_code: "55P03" });
+
+    // With the lock gone, the same command does what it says.
+    expect((await runMigrate(["resolve", "1", "--accept-checksum"], { url: db.url, migrationsDir: dir })).code).toBe(0);
   });
 });
