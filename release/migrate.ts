@@ -3,7 +3,7 @@
  * Studio's release-phase migration job: Railway's pre-deploy command, `bun release/migrate.ts`.
  * Everything lives in release/src; this file only binds the process to it and sets the exit code.
  */
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { main } from "./src/cli.ts";
@@ -49,6 +49,9 @@ const exitCode = await main({
   },
   fs: {
     readdir: (dir) => readdir(dir),
+    lstat: (path) => lstat(path),
+    readlink: (path) => readlink(path),
+    realpath: (path) => realpath(path),
     readFile: (path) => readFile(path),
     writeNewFile: (path, text) => writeFile(path, text, { flag: "wx" }),
   },

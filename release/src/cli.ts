@@ -3,16 +3,17 @@
  * command. Returns the exit code; only the entry file exits the process.
  */
 import type { Sql } from "postgres";
-import { ConfigError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
+import { ConfigError, DatabaseRefusedError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
+import { environmentFailure, jobDatabase } from "./environment-errors.ts";
 import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReason } from "./cancellation.ts";
 import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
 import { liveSchema } from "./drift.ts";
 import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";
 import { createLogger, type Logger, type LogSink } from "./log.ts";
 import { describeTarget, Secrets, type Redactor } from "./redact.ts";
-import { closeSession, migrationSessionSettings, openSession, type Session } from "./database.ts";
+import { closeSession, lockSessionSettings, migrationSessionSettings, openSession, type Session } from "./database.ts";
 import { withMigrationLock } from "./lock.ts";
-import { readMigrationFiles, type JobFileSystem, type MigrationFile } from "./migration-files.ts";
+import { readMigrationFolder, warnIgnored, type JobFileSystem, type MigrationFile } from "./migration-files.ts";
 import { MigrationStorage, type RunIdentity } from "./storage.ts";
 import { loadSqlParser, type SqlParser } from "./sql-statements.ts";
 import { startEmbeddedPostgres } from "./embedded.ts";
@@ -63,7 +64,7 @@ export async function main(environment: Environment): Promise<number> {
     const services: RunServices = { logger, writeDocument, redact, loadParser: parserRevealingSecrets(secrets) };
     return await run(config, { ...environment, signal: AbortSignal.any([environment.signal, budget.signal]) }, services);
   } catch (error) {
-    return report(logger, error);
+    return report(logger, environmentFailure(error, { doing: `running ${config.command.entry.name}` }) ?? error);
   } finally {
     budget.clear();
   }
@@ -108,10 +109,12 @@ function parserRevealingSecrets(secrets: Secrets): () => Promise<SqlParser> {
 
 /** Gives the command what its table entry says it needs, and runs it. */
 async function run(config: Config<AnyCommandEntry>, environment: Environment, services: RunServices): Promise<ExitCode> {
-  const files = await readMigrationFiles(config.migrationsDir, environment.fs);
   const { command, database } = config;
   const { entry, options } = command;
   const { logger, writeDocument, loadParser } = services;
+  // Near misses are refused by the command that checks the folder for CI; every other command warns and goes on.
+  const { files, ignored } = await readMigrationFolder(config.migrationsDir, environment.fs, { refuseIgnored: entry.refusesIgnoredFiles });
+  warnIgnored(ignored, logger);
   const { migrationsDir, lintMode } = config;
   if (entry.needs === "files") {
     return entry.invoke({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser, lintMode, signal: environment.signal }, options);
@@ -184,17 +187,20 @@ async function runAgainst(
   /**
    * Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143.
    * Whatever a query on a closed connection failed with, that session was lost: say which.
+   * A condition of the environment met by the job's own statements says what it is.
    */
-  const asCancelled = (error: unknown) => {
+  const explain = (error: unknown) => {
     const reason = cancelReasonOf(signal);
     if (reason && !(error instanceof CancelledError)) return new CancelledError(reason, interrupted());
     const lost = sessions.find((session) => session.lost);
-    return lost && !(error instanceof MigrateError) ? lost.lostError(error) : error;
+    if (lost && !(error instanceof MigrateError)) return lost.lostError(error);
+    const where = sessions[0] && jobDatabase(sessions[0].sql, config.table.schema, [storage.qualifiedName, history.qualifiedName]);
+    return environmentFailure(error, { doing: interrupted(), where }) ?? error;
   };
   try {
     const locking = entry.needs === "locked";
     // Both sessions connect at once: each costs a round trip or three of authentication.
-    const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock")] : [])], sessions);
+    const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock", lockSessionSettings(config.policy))] : [])], sessions);
     const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode, signal };
     const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
     activity = `running ${entry.name}`;
@@ -203,7 +209,10 @@ async function runAgainst(
 
     const { recorded } = entry;
     let unchangedSchema: RecordedSchema | undefined;
-    if (recorded) await history.recordStart(lockSession.sql, entry.recordedAs(options));
+    if (recorded) {
+      activity = `recording the run in ${history.qualifiedName}`;
+      await history.recordStart(lockSession.sql, entry.recordedAs(options));
+    }
     activity = "waiting for the migration lock";
     const locked = withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger, signal }, (lock) => {
       activity = `running ${entry.name}`;
@@ -220,14 +229,14 @@ async function runAgainst(
         scratch: { url, connectTimeoutMs: config.connectTimeoutMs, runner, policy: config.policy, logger, signal },
       }, options);
     });
-    const outcome = locked.catch((error: unknown) => Promise.reject(asCancelled(error)));
+    const outcome = locked.catch((error: unknown) => Promise.reject(explain(error)));
     const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
     // The lock's session writes the history; if it was lost, the migration session does, and if
     // both were, a session opened for that alone (it runs no migration SQL, only the record).
     const recorder = async () => [lockSession, work!].find((session) => !session.lost) ?? (await connectAll([connect("history")], sessions))[0]!;
     return recorded ? await recordOutcome(history, recorder, services, outcome, schemaNow) : await outcome;
   } catch (error) {
-    throw asCancelled(error);
+    throw explain(error);
   } finally {
     stopCancelling();
     await Promise.all(sessions.map(closeSession));
@@ -309,7 +318,7 @@ function runEndFor(error: unknown, redact: Redactor): RunEnd {
   const outcome: RunEnd["outcome"] =
     error instanceof CancelledError
       ? "cancelled"
-      : error instanceof RefusedError
+      : error instanceof RefusedError || error instanceof DatabaseRefusedError
         ? "refused"
         : error instanceof DatabaseUnavailableError
           ? "unavailable"

@@ -93,6 +93,27 @@ export class DatabaseUnavailableError extends MigrateError {
   }
 }
 
+/**
+ * The database does not allow the job its own work: it is read-only, or the role lacks a privilege
+ * on the job's schema or tables. Something the operator must change before any run can pass, so
+ * it ends like a refusal. Exit 4.
+ */
+export class DatabaseRefusedError extends MigrateError {
+  readonly exitCode = ExitCode.refused;
+  readonly kind = "database_refused";
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+
+  override attributes(): Record<string, unknown> {
+    return { code: this.code };
+  }
+}
+
 /** Where inside a migration file a failure happened. */
 export interface SourceLocation {
   readonly file: string;

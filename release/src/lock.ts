@@ -103,7 +103,8 @@ async function waitForLock(sql: Queryable, ms: number): Promise<boolean> {
     if (errorCode(error) === LOCK_NOT_AVAILABLE) return false;
     throw error;
   } finally {
-    await sql`select set_config('lock_timeout', '0', false)`;
+    // Back to the session's own lock_timeout, which bounds its writes to the run history.
+    await sql`reset lock_timeout`;
   }
 }
 

@@ -15,12 +15,13 @@
  */
 import type { TableName } from "./config.ts";
 import type { Sql } from "postgres";
-import { JobTable, qualifiedTable, type Queryable } from "./database.ts";
+import { errorCode, JobTable, qualifiedTable, type Queryable } from "./database.ts";
 import type { LockAttempt } from "./errors.ts";
 import type { RunIdentity } from "./storage.ts";
 
 /** "STUDIOMH" as a bigint: serialises the creation of the history table (the migration lock is "STUDIOMG"). */
 const HISTORY_DDL_LOCK_KEY = "6004517954967784776";
+const LOCK_NOT_AVAILABLE = "55P03";
 
 export type RunOutcome = "running" | "succeeded" | "failed" | "refused" | "cancelled" | "unavailable";
 
@@ -149,13 +150,26 @@ export class RunHistory {
    * also records the versions applied now, the evidence the next run checks the tracking table against.
    */
   async recordEnd(sql: Queryable, end: RunEnd): Promise<void> {
-    if (this.#runId === undefined) return;
+    const runId = this.#runId;
+    if (runId === undefined) return;
     const tracking = await new JobTable(this.#tracking).exists(sql);
-    const applied = tracking
-      ? sql`(select count(*) from ${qualifiedTable(sql, this.#tracking)} t where t.status = 'applied' and t.applied_at >= r.started_at)`
-      : sql`0`;
+    await this.#complete(sql, runId, end, tracking ? "counted" : "none").catch((error: unknown) => {
+      // Another session's lock on the tracking table must not leave the run `running`: its end is recorded without the counts.
+      if (!tracking || errorCode(error) !== LOCK_NOT_AVAILABLE) throw error;
+      return this.#complete(sql, runId, end, "unknown");
+    });
+  }
+
+  /** The run's row completed; `applied` counts the tracking table's rows, is 0 without one, or unknown. */
+  async #complete(sql: Queryable, runId: number, end: RunEnd, applied: "counted" | "none" | "unknown"): Promise<void> {
+    const count =
+      applied === "counted"
+        ? sql`(select count(*) from ${qualifiedTable(sql, this.#tracking)} t where t.status = 'applied' and t.applied_at >= r.started_at)`
+        : applied === "none"
+          ? sql`0`
+          : sql`null`;
     const versions =
-      tracking && this.#validated
+      applied === "counted" && this.#validated
         ? sql`(select coalesce(jsonb_agg(t.version order by t.version), '[]'::jsonb) from ${qualifiedTable(sql, this.#tracking)} t where t.status = 'applied')`
         : sql`null`;
     await sql`
@@ -164,12 +178,12 @@ export class RunHistory {
         outcome = ${end.outcome},
         error_code = ${end.errorCode ?? null},
         error_message = ${end.errorMessage ?? null},
-        applied = ${applied},
+        applied = ${count},
         applied_versions = ${versions},
         schema_hash = ${end.schema?.hash ?? null},
         schema_fingerprint = ${end.schema?.fingerprint ?? null},
         schema_snapshot = ${end.schema?.snapshot === undefined ? null : JSON.stringify(end.schema.snapshot)}::text::jsonb
-      where r.id = ${this.#runId}`;
+      where r.id = ${runId}`;
   }
 
   /**

@@ -21,6 +21,7 @@ import type { MigrationPolicy } from "./config.ts";
 import type { MigrationContext, MigrationStorage } from "./storage.ts";
 import { COMMAND, recoveryResolution } from "./migration-state.ts";
 import { adviseRecovery } from "./recovery.ts";
+import { serverCondition } from "./environment-errors.ts";
 
 /** A pending file, checked and ready to run. */
 export interface PlannedMigration {
@@ -282,11 +283,14 @@ async function nameInvalidIndexes(error: unknown, plan: PlannedMigration, sql: Q
 
 /**
  * The job's own error for a failure while `doing` something to a migration. A failure outside any
- * statement (a lost connection at COMMIT, say) still names the migration.
+ * statement (a lost connection at COMMIT, say) still names the migration; a condition of the
+ * environment met by the job's own statements (a lock on the tracking table, a full disk) says what it is.
  */
 export function explainFailure(error: unknown, doing: string, afterwards = ""): MigrateError {
   const original = unwrapUmzug(error);
   if (original instanceof MigrateError) return original;
+  const condition = serverCondition(original, { doing, afterwards });
+  if (condition) return condition;
   const message = original instanceof Error ? original.message : String(original);
   return new RunAbortedError(`while ${doing}: ${message} (${errorCode(original)})${afterwards}; check the outcome with ${COMMAND} status`, { cause: original });
 }

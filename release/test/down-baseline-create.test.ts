@@ -457,6 +457,9 @@ describe("create", () => {
     const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
     const fs = {
       readdir: async () => [],
+      lstat: async () => ({ isFile: () => true, isDirectory: () => false, isSymbolicLink: () => false }),
+      readlink: async (path: string) => path,
+      realpath: async (path: string) => path,
       readFile: async () => new Uint8Array(),
       writeNewFile: async (path: string) => {
         if (path.endsWith("001_rollback.sql")) throw Object.assign(new Error(`EEXIST: file already exists, open '${path}'`), { code: "EEXIST" });

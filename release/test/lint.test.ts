@@ -4,12 +4,12 @@
  * output, the gate `up` runs, and the repository's own migrations 001-008.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { check } from "../src/commands/check.ts";
 import { ConfigError, ExitCode, RefusedError } from "../src/errors.ts";
-import { readMigrationFiles, type MigrationFile } from "../src/migration-files.ts";
+import { readMigrationFolder, type MigrationFile } from "../src/migration-files.ts";
 import { loadSqlParser, type SqlParser } from "../src/sql-statements.ts";
 import type { Attributes, Logger } from "../src/log.ts";
 import { squawkRuleNames } from "../src/lint/catalog.ts";
@@ -33,10 +33,10 @@ async function fixture(files: Record<string, string | Uint8Array>): Promise<stri
   return dir;
 }
 
-const fs = { readdir, readFile: (path: string) => readFile(path) };
+const fs = { readdir, lstat, readlink: (path: string) => readlink(path), realpath: (path: string) => realpath(path), readFile: (path: string) => readFile(path) };
 
-function readFiles(dir: string): Promise<MigrationFile[]> {
-  return readMigrationFiles(dir, fs);
+async function readFiles(dir: string): Promise<MigrationFile[]> {
+  return (await readMigrationFolder(dir, fs, { refuseIgnored: true })).files;
 }
 
 interface LogLine {

@@ -41,6 +41,8 @@ export interface CommandEntry<N extends Need = Need> extends CommandSyntax {
   readonly recorded: boolean;
   /** The command as the run history names it, with any flag that relaxed a check. */
   readonly recordedAs: (options: unknown) => string;
+  /** Refuses the folder's near-miss names (002_x.sql.bak) rather than warning about them: the command that checks the folder for CI. */
+  readonly refusesIgnoredFiles: boolean;
   /** Runs the handler with options this entry's own schema produced. */
   readonly invoke: (run: RunsByNeed[N], options: unknown) => Promise<ExitCode>;
 }
@@ -56,6 +58,7 @@ interface Definition<N extends Need, Options> {
   readonly flags: readonly FlagName[];
   readonly needs: N;
   readonly recorded?: boolean;
+  readonly refusesIgnoredFiles?: boolean;
   readonly options: z.ZodType<Options, CommandInput>;
   readonly recordedAs?: (options: Options) => string;
   readonly handler: (run: RunsByNeed[N], options: Options) => Promise<ExitCode>;
@@ -73,6 +76,7 @@ function command<N extends Need, Options>(definition: Definition<N, Options>): C
     options: definition.options,
     needs: definition.needs,
     recorded: definition.recorded ?? false,
+    refusesIgnoredFiles: definition.refusesIgnoredFiles ?? false,
     // The options reach here only from this entry's own schema, so they are its Options.
     recordedAs: (options) => (recordedAs ? recordedAs(options as Options) : definition.name),
     invoke: (run, options) => handler(run, options as Options),
@@ -207,6 +211,7 @@ export const COMMANDS: readonly AnyCommandEntry[] = [
     summary: "lint the migration files (no database), as up does before applying",
     flags: ["json"],
     needs: "files",
+    refusesIgnoredFiles: true,
     options: jsonOnly("check"),
     handler: (run, options) => check(run, options),
   }),
