@@ -9,7 +9,7 @@
  */
 import { describeDifference, diffSnapshots } from "./schema-snapshot/diff.ts";
 import { parseStoredSnapshot, snapshotFingerprint, snapshotHash, takeSnapshot } from "./schema-snapshot/snapshot.ts";
-import { COMMAND } from "./migration-state.ts";
+import { COMMAND } from "./invocation.ts";
 import type { Refusal } from "./errors.ts";
 import type { TableName } from "./config.ts";
 import type { Queryable } from "./database.ts";

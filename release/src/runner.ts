@@ -19,7 +19,8 @@ import type { Logger } from "./log.ts";
 import type { MigrationFile, SqlSource } from "./migration-files.ts";
 import type { MigrationPolicy } from "./config.ts";
 import type { MigrationContext, MigrationStorage } from "./storage.ts";
-import { COMMAND, recoveryResolution } from "./migration-state.ts";
+import { COMMAND } from "./invocation.ts";
+import { recoveryResolution } from "./migration-state.ts";
 import { adviseRecovery } from "./recovery.ts";
 
 /** A pending file, checked and ready to run. */

@@ -11,7 +11,7 @@
  */
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
-import { COMMAND } from "../migration-state.ts";
+import { COMMAND } from "../invocation.ts";
 import { inLockedTransaction, migrationAttributes, planMigrations } from "../runner.ts";
 import { applyInScratch, withScratchDatabase } from "../scratch-database.ts";
 import { describeDifference, diffSnapshots } from "../schema-snapshot/diff.ts";
