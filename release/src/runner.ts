@@ -5,8 +5,8 @@
  */
 import { loadUmzug, unwrapUmzug } from "./umzug.ts";
 import type { Sql, TransactionSql } from "postgres";
-import { LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, TransactionEscapedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
-import { cancelReasonOf, CancelledError, checkpoints, pause, throwIfCancelled } from "./cancellation.ts";
+import { CancelledError, LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, TransactionEscapedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
+import { cancelReasonOf, checkpoints, pause, throwIfCancelled } from "./cancellation.ts";
 import { describeBlockers, watchLockWaits, type WatchedBackend } from "./lock-waits.ts";
 import { concurrentIndexTargets, findInvalidIndexes } from "./invalid-indexes.ts";
 import { errorCode, type Queryable, type Session } from "./database.ts";

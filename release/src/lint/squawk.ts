@@ -55,7 +55,11 @@ const ReportSchema = z.array(
   }),
 );
 
-/** squawk could not lint the files: the gate cannot vouch for them. Exit 4, like any refusal. */
+/**
+ * squawk could not lint the files: the gate cannot vouch for them. Exit 4, like any refusal. It is
+ * the one failure not in errors.ts, whose import of lint-config.ts (for the relax switch in its
+ * fix) would close a circle.
+ */
 export class SquawkFailedError extends MigrateError {
   readonly exitCode = ExitCode.refused;
   readonly kind = "lint_engine_failed";
