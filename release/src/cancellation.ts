@@ -1,39 +1,10 @@
 /**
  * Stopping a run on purpose: SIGTERM (Railway stopping the deploy), SIGINT (Ctrl-C), or the
  * whole-run time budget. The running statement is cancelled on the server, its transaction rolls
- * back, the lock is released, and the process exits with the conventional code.
+ * back, the lock is released, and the process exits with the conventional code. The reason and
+ * the error that carries it (CancelledError) are in errors.ts, with every other failure.
  */
-import { ExitCode, MigrateError } from "./errors.ts";
-import { formatDuration } from "./duration.ts";
-
-export type CancelReason =
-  | { readonly kind: "signal"; readonly signal: "SIGTERM" | "SIGINT" }
-  | { readonly kind: "budget"; readonly limitMs: number };
-
-/** 128 + the signal number, as shells report a process ended by it. */
-const SIGNAL_EXIT_CODES = { SIGINT: ExitCode.interrupted, SIGTERM: ExitCode.terminated } as const;
-
-export class CancelledError extends MigrateError {
-  readonly kind = "cancelled";
-  constructor(
-    readonly reason: CancelReason,
-    readonly interrupted: string,
-  ) {
-    super(`${describeReason(reason)}: stopped while ${interrupted}; nothing half-applied was kept (an open transaction was rolled back, and a migration lock held was released)`);
-  }
-
-  get exitCode(): ExitCode {
-    return this.reason.kind === "signal" ? SIGNAL_EXIT_CODES[this.reason.signal] : ExitCode.migrationFailed;
-  }
-
-  override attributes(): Record<string, unknown> {
-    return this.reason.kind === "signal" ? { signal: this.reason.signal } : { budget_ms: this.reason.limitMs };
-  }
-}
-
-export function describeReason(reason: CancelReason): string {
-  return reason.kind === "signal" ? `cancelled by ${reason.signal}` : `the run exceeded its time budget of ${formatDuration(reason.limitMs)} (MIGRATE_RUN_TIMEOUT)`;
-}
+import { CancelledError, type CancelReason } from "./errors.ts";
 
 /** The reason a signal was aborted with, when it was aborted by the job's own cancellation. */
 export function cancelReasonOf(signal: AbortSignal): CancelReason | undefined {

@@ -3,9 +3,9 @@
  * command. Returns the exit code; only the entry file exits the process.
  */
 import type { Sql } from "postgres";
-import { ConfigError, DatabaseRefusedError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError } from "./errors.ts";
+import { CancelledError, ConfigError, DatabaseRefusedError, DatabaseUnavailableError, describeReason, ExitCode, MigrateError, RefusedError, type CancelReason } from "./errors.ts";
 import { environmentFailure, jobDatabase } from "./environment-errors.ts";
-import { CancelledError, cancelReasonOf, describeReason, pause, type CancelReason } from "./cancellation.ts";
+import { cancelReasonOf, pause } from "./cancellation.ts";
 import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
 import { liveSchema } from "./drift.ts";
 import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";

@@ -3,8 +3,8 @@
  * happen and has five seconds to press Ctrl-C; a script must say --yes, so nothing destructive
  * ever runs because a pipe happened to be connected.
  */
-import { ConfigError } from "./errors.ts";
-import { CancelledError, cancelReasonOf } from "./cancellation.ts";
+import { CancelledError, ConfigError } from "./errors.ts";
+import { cancelReasonOf } from "./cancellation.ts";
 import type { Logger } from "./log.ts";
 
 export const CONFIRM_WAIT_MS = 5_000;

@@ -7,8 +7,9 @@
  * A drift is reported by the runs that meet it until one of them succeeds: that run records the
  * schema as it then is, drift included.
  */
-import { describeDifference, diffSnapshots, parseStoredSnapshot, snapshotFingerprint, snapshotHash, takeSnapshot } from "./schema-snapshot.ts";
-import { COMMAND } from "./migration-state.ts";
+import { describeDifference, diffSnapshots } from "./schema-snapshot/diff.ts";
+import { parseStoredSnapshot, snapshotFingerprint, snapshotHash, takeSnapshot } from "./schema-snapshot/snapshot.ts";
+import { COMMAND } from "./invocation.ts";
 import type { Refusal } from "./errors.ts";
 import type { TableName } from "./config.ts";
 import type { Queryable } from "./database.ts";

@@ -52,6 +52,8 @@ export interface SqlSource {
   /** The UTF-8 bytes PostgreSQL will see (a byte-order mark, if any, removed). */
   readonly source: Uint8Array;
   readonly text: string;
+  /** The file began with a byte-order mark: tools that read the file itself (squawk) count its bytes in first-line columns. */
+  readonly hadBom: boolean;
 }
 
 export type MigrationLanguage = "sql" | "typescript";
@@ -238,7 +240,8 @@ async function readSource(dir: string, folder: string, fileName: string, fs: Mig
   } catch (error) {
     return refuse(cannotRead(error));
   }
-  const source = hasBom(raw) ? raw.subarray(UTF8_BOM.length) : raw;
+  const hadBom = hasBom(raw);
+  const source = hadBom ? raw.subarray(UTF8_BOM.length) : raw;
   let text: string;
   try {
     text = strictUtf8.decode(source);
@@ -248,7 +251,7 @@ async function readSource(dir: string, folder: string, fileName: string, fs: Mig
   if (text.trim() === "") {
     return { refusal: { check: "file", file: fileName, message: "the file is empty", resolution: "write the migration's SQL in it, or delete it" } };
   }
-  return { fileName, path, source, text, raw };
+  return { fileName, path, source, text, hadBom, raw };
 }
 
 type EntryProblem = Pick<Refusal, "message" | "resolution">;

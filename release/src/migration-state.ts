@@ -8,8 +8,7 @@ import type { MigrationFile } from "./migration-files.ts";
 import type { MigrationRecord } from "./storage.ts";
 import type { RecoveryAdvice } from "./recovery.ts";
 import type { AppliedEvidence } from "./run-history.ts";
-
-export const COMMAND = "bun release/migrate.ts";
+import { COMMAND } from "./invocation.ts";
 
 export type MigrationStateName = "applied" | "pending" | "held" | "failed" | "changed" | "missing" | "out_of_order" | "record_lost";
 

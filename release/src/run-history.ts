@@ -106,10 +106,7 @@ export class RunHistory {
   /** Opens this run's row, creating (or bringing up to date) the history table first when needed. */
   async recordStart(sql: Sql, command: string): Promise<void> {
     this.#command = command;
-    const [row] = await sql<{ exists: boolean; current: boolean }[]>`
-      select to_regclass(${this.#existence.qualifiedName}) is not null as exists,
-        exists (select 1 from pg_attribute where attrelid = to_regclass(${this.#existence.qualifiedName}) and attname = 'applied_versions') as current`;
-    if (!row!.current) await this.#createOrUpgrade(sql);
+    if (!(await this.#isCurrent(sql))) await this.#createOrUpgrade(sql);
     this.#existence.noteExists(true);
     const identity = this.#identity;
     const [run] = await sql<{ id: string }[]>`
@@ -195,6 +192,8 @@ export class RunHistory {
   async #createOrUpgrade(sql: Sql): Promise<void> {
     await sql.begin(async (tx) => {
       await tx`select pg_advisory_xact_lock(${HISTORY_DDL_LOCK_KEY}::bigint), set_config('client_min_messages', 'warning', true)`;
+      // A run that waited here finds the table made by the one before it: no DDL, no table lock.
+      if (await this.#isCurrent(tx)) return;
       await tx`create schema if not exists ${tx(this.#table.schema)}`;
       await tx`
         create table if not exists ${qualifiedTable(tx, this.#table)} (
@@ -222,6 +221,13 @@ export class RunHistory {
       // Added after the first release of the table: the versions applied when a validated run ended.
       await tx`alter table ${qualifiedTable(tx, this.#table)} add column if not exists applied_versions jsonb`;
     });
+  }
+
+  /** Whether the history table exists, with every column this release of the job writes. */
+  async #isCurrent(sql: Queryable): Promise<boolean> {
+    const [row] = await sql<{ current: boolean }[]>`
+      select exists (select 1 from pg_attribute where attrelid = to_regclass(${this.#existence.qualifiedName}) and attname = 'applied_versions') as current`;
+    return row!.current;
   }
 
   /** What the last validated run says was applied when it ended; none before the first such run. */

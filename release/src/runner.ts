@@ -5,8 +5,8 @@
  */
 import { loadUmzug, unwrapUmzug } from "./umzug.ts";
 import type { Sql, TransactionSql } from "postgres";
-import { LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, TransactionEscapedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
-import { cancelReasonOf, CancelledError, checkpoints, pause, throwIfCancelled } from "./cancellation.ts";
+import { CancelledError, LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, TransactionEscapedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
+import { cancelReasonOf, checkpoints, pause, throwIfCancelled } from "./cancellation.ts";
 import { describeBlockers, watchLockWaits, type WatchedBackend } from "./lock-waits.ts";
 import { concurrentIndexTargets, findInvalidIndexes } from "./invalid-indexes.ts";
 import { errorCode, type Queryable, type Session } from "./database.ts";
@@ -19,7 +19,8 @@ import type { Logger } from "./log.ts";
 import type { MigrationFile, SqlSource } from "./migration-files.ts";
 import type { MigrationPolicy } from "./config.ts";
 import type { MigrationContext, MigrationStorage } from "./storage.ts";
-import { COMMAND, recoveryResolution } from "./migration-state.ts";
+import { COMMAND } from "./invocation.ts";
+import { recoveryResolution } from "./migration-state.ts";
 import { adviseRecovery } from "./recovery.ts";
 import { serverCondition } from "./environment-errors.ts";
 

@@ -10,8 +10,8 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Sql } from "postgres";
-import { DatabaseUnavailableError } from "./errors.ts";
-import { CancelledError, cancelReasonOf, throwIfCancelled } from "./cancellation.ts";
+import { CancelledError, DatabaseUnavailableError } from "./errors.ts";
+import { cancelReasonOf, throwIfCancelled } from "./cancellation.ts";
 import { closeSession, errorCode, migrationSessionSettings, openSession, type Session } from "./database.ts";
 import { describeTarget } from "./redact.ts";
 import { runModuleFunction, runStatements, type PlannedMigration } from "./runner.ts";

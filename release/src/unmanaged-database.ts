@@ -5,7 +5,7 @@
  * without its history table, with the command that adopts it.
  */
 import { RefusedError } from "./errors.ts";
-import { COMMAND } from "./migration-state.ts";
+import { COMMAND } from "./invocation.ts";
 import type { TableName } from "./config.ts";
 import type { Queryable } from "./database.ts";
 import type { MigrationFile } from "./migration-files.ts";

@@ -99,7 +99,7 @@ describe("the redactor, whatever the URL's spelling", () => {
 });
 
 const encoder = new TextEncoder();
-const sqlFile = (text: string): SqlSource => ({ fileName: "001_roles.sql", path: "/m/001_roles.sql", source: encoder.encode(text), text });
+const sqlFile = (text: string): SqlSource => ({ fileName: "001_roles.sql", path: "/m/001_roles.sql", source: encoder.encode(text), text, hadBom: false });
 
 describe("password literals found by the parser", async () => {
   const parser = await loadSqlParser();

@@ -498,7 +498,7 @@ describe("statement summaries", () => {
 
   test.each(cases)("%p", async (sql, summary) => {
     const parser = await loadSqlParser();
-    const statements = parser.statements({ fileName: "001_x.sql", path: "/nowhere/001_x.sql", source: new TextEncoder().encode(sql), text: sql });
+    const statements = parser.statements({ fileName: "001_x.sql", path: "/nowhere/001_x.sql", source: new TextEncoder().encode(sql), text: sql, hadBom: false });
     expect(statements.map(summarizeStatement)).toEqual([summary]);
   });
 });

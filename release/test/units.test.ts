@@ -11,10 +11,10 @@ import { ConfigError, RefusedError } from "../src/errors.ts";
 import { describeTarget, redactorFor } from "../src/redact.ts";
 import { JOB_NAME, JOB_VERSION } from "../src/version.ts";
 import { formatDuration } from "../src/duration.ts";
-import type { SqlSource } from "../src/migration-files.ts";
+import { readMigrationFolder, type SqlSource } from "../src/migration-files.ts";
 
 const encoder = new TextEncoder();
-const source = (text: string, fileName = "001_x.sql"): SqlSource => ({ fileName, path: `/m/${fileName}`, source: encoder.encode(text), text });
+const source = (text: string, fileName = "001_x.sql"): SqlSource => ({ fileName, path: `/m/${fileName}`, source: encoder.encode(text), text, hadBom: false });
 const layout = { migrationsDir: "/repo/apps/studio/database/migrations", embeddedDataDir: "/repo/.embedded-postgres" };
 
 describe("source positions", () => {
@@ -72,6 +72,29 @@ describe("source positions", () => {
     const starts = expected.filter(({ column }) => column === 1).map(({ byte }) => byte);
     expect(starts.map((_, i) => lineStartByte(mixedBytes, i + 1))).toEqual(starts);
     expect(lineStartByte(mixedBytes, expected.at(-1)!.line + 2)).toBe(mixedBytes.length);
+  });
+});
+
+describe("migration files", () => {
+  test("a byte-order mark is left out of the source and remembered, for tools that count it", async () => {
+    const sql = encoder.encode("SELECT 1;\n");
+    const files: Record<string, Uint8Array> = {
+      "001_marked.sql": new Uint8Array([0xef, 0xbb, 0xbf, ...sql]),
+      "001_rollback.sql": new Uint8Array([0xef, 0xbb, 0xbf, ...sql]),
+      "002_plain.sql": sql,
+    };
+    const fs = {
+      readdir: async () => Object.keys(files),
+      lstat: async () => ({ isFile: () => true, isDirectory: () => false, isSymbolicLink: () => false }),
+      readlink: async (path: string) => path,
+      realpath: async (path: string) => path,
+      readFile: async (path: string) => files[path.slice("/m/".length)]!,
+    };
+    const { files: [marked, plain] } = await readMigrationFolder("/m", fs, { refuseIgnored: false });
+    expect(marked!.source).toEqual(sql);
+    expect(marked!.hadBom).toBe(true);
+    expect(marked!.rollback!.hadBom).toBe(true);
+    expect(plain!.hadBom).toBe(false);
   });
 });
 

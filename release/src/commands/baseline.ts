@@ -11,10 +11,11 @@
  */
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
-import { COMMAND } from "../migration-state.ts";
+import { COMMAND } from "../invocation.ts";
 import { inLockedTransaction, migrationAttributes, planMigrations } from "../runner.ts";
 import { applyInScratch, withScratchDatabase } from "../scratch-database.ts";
-import { describeDifference, diffSnapshots, takeSnapshot } from "../schema-snapshot.ts";
+import { describeDifference, diffSnapshots } from "../schema-snapshot/diff.ts";
+import { takeSnapshot } from "../schema-snapshot/snapshot.ts";
 import { bookkeepingTables } from "../drift.ts";
 import type { MigrationFile } from "../migration-files.ts";
 import type { MigrationRecord } from "../storage.ts";

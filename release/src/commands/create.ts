@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { ConfigError, ExitCode, RefusedError } from "../errors.ts";
 import { errorCode } from "../database.ts";
-import { COMMAND } from "../migration-state.ts";
+import { COMMAND } from "../invocation.ts";
 import type { Logger } from "../log.ts";
 import type { JobFileSystem, MigrationFile } from "../migration-files.ts";
 

@@ -3,7 +3,8 @@
  * to write SQL against the tracking table by hand.
  */
 import { ExitCode, RefusedError } from "../errors.ts";
-import { COMMAND, recoveryResolution } from "../migration-state.ts";
+import { COMMAND } from "../invocation.ts";
+import { recoveryResolution } from "../migration-state.ts";
 import { adviseRecovery } from "../recovery.ts";
 import { readRecordedState } from "../recorded-state.ts";
 import type { ResolveAction } from "../config.ts";

@@ -55,7 +55,11 @@ const ReportSchema = z.array(
   }),
 );
 
-/** squawk could not lint the files: the gate cannot vouch for them. Exit 4, like any refusal. */
+/**
+ * squawk could not lint the files: the gate cannot vouch for them. Exit 4, like any refusal. It is
+ * the one failure not in errors.ts, whose import of lint-config.ts (for the relax switch in its
+ * fix) would close a circle.
+ */
 export class SquawkFailedError extends MigrateError {
   readonly exitCode = ExitCode.refused;
   readonly kind = "lint_engine_failed";
@@ -90,19 +94,17 @@ export async function runSquawk(binary: string, files: readonly MigrationFile[],
   ];
   const failed = (detail: string) => new SquawkFailedError(files.map((file) => file.fileName), detail, binary);
   const report = parseReport(await spawnSquawk(args, failed, options.signal), failed);
-  return Promise.all(
-    report.map(async (violation) => {
-      const file = byPath.get(violation.file);
-      if (!file) throw failed(`it reported a file it was not given: ${violation.file}`);
-      return {
-        file,
-        byteOffset: await offsetInSource(file, violation.line, violation.column),
-        rule: violation.rule_name,
-        message: violation.message,
-        help: violation.help ?? undefined,
-      };
-    }),
-  );
+  return report.map((violation) => {
+    const file = byPath.get(violation.file);
+    if (!file) throw failed(`it reported a file it was not given: ${violation.file}`);
+    return {
+      file,
+      byteOffset: offsetInSource(file, violation.line, violation.column),
+      rule: violation.rule_name,
+      message: violation.message,
+      help: violation.help ?? undefined,
+    };
+  });
 }
 
 interface SquawkOutput {
@@ -147,14 +149,9 @@ const UTF8_BOM = [0xef, 0xbb, 0xbf];
  * squawk counts the first line's columns from the start of the stored file, byte-order mark
  * included, while `file.source` starts after it.
  */
-async function offsetInSource(file: MigrationFile, line: number, byteColumn: number): Promise<number> {
+function offsetInSource(file: MigrationFile, line: number, byteColumn: number): number {
   const lineStart = lineStartByte(file.source, line + 1);
   if (lineStart === file.source.length) return lineStart;
-  const markBytes = line === 0 && (await startsWithByteOrderMark(file.path)) ? UTF8_BOM.length : 0;
+  const markBytes = line === 0 && file.hadBom ? UTF8_BOM.length : 0;
   return Math.min(lineStart + Math.max(0, byteColumn - markBytes), file.source.length);
-}
-
-async function startsWithByteOrderMark(path: string): Promise<boolean> {
-  const head = await Bun.file(path).slice(0, UTF8_BOM.length).bytes();
-  return UTF8_BOM.every((byte, i) => head[i] === byte);
 }
