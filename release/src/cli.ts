@@ -19,6 +19,7 @@ import { loadSqlParser, type SqlParser } from "./sql-statements.ts";
 import { startEmbeddedPostgres } from "./embedded.ts";
 import { createConfirm } from "./confirm.ts";
 import { COMMANDS, type AnyCommandEntry } from "./commands/table.ts";
+import { logListener, runEvents } from "./run-events.ts";
 import type { ReadOnlyRun, WriteDocument } from "./commands/context.ts";
 
 export interface Environment {
@@ -222,9 +223,19 @@ async function runAgainst(
         monitor: { sql: lockSession.sql, workPid: work!.pid },
         policy: config.policy,
         signal,
-        onMigration: (name) => (currentMigration = name),
-        schemaUnchanged: (schema) => (unchangedSchema = schema),
-        onAttemptFailed: (file, attempt) => history.recordLostAttempt(lockSession.sql, file.name, attempt),
+        events: runEvents([
+          logListener(logger),
+          // Server notices and a cancellation name the file being worked on.
+          (event) => {
+            if (event.type === "file_started") currentMigration = event.file.name;
+            if (event.type === "files_done") currentMigration = undefined;
+          },
+          // The run history: every lost attempt, and the schema a run that changed nothing found.
+          async (event) => {
+            if (event.type === "attempt_lost") await history.recordLostAttempt(lockSession.sql, event.file.name, event.attempt);
+            if (event.type === "schema_unchanged") unchangedSchema = event.schema;
+          },
+        ]),
         confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal), signal }),
         scratch: { url, connectTimeoutMs: config.connectTimeoutMs, runner, policy: config.policy, logger, signal },
       }, options);

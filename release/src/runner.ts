@@ -10,11 +10,12 @@ import { cancelReasonOf, checkpoints, pause, throwIfCancelled } from "./cancella
 import { describeBlockers, watchLockWaits, type WatchedBackend } from "./lock-waits.ts";
 import { concurrentIndexTargets, findInvalidIndexes } from "./invalid-indexes.ts";
 import { errorCode, type Queryable, type Session } from "./database.ts";
-import { formatDuration, postgresDuration } from "./duration.ts";
+import { postgresDuration } from "./duration.ts";
 import { plural } from "./table-format.ts";
 import { locateInFile, openTransactionRefusals, transactionControlRefusals, type SqlParser, type Statement } from "./sql-statements.ts";
 import { loadTypeScriptMigration, locateInModule, type MigrationFunction, type TypeScriptMigration } from "./typescript-migrations.ts";
 import type { HeldLock } from "./lock.ts";
+import type { RunEvents } from "./run-events.ts";
 import type { Logger } from "./log.ts";
 import type { MigrationFile, SqlSource } from "./migration-files.ts";
 import type { MigrationPolicy } from "./config.ts";
@@ -78,10 +79,8 @@ export interface RunnerDeps {
   readonly policy: MigrationPolicy;
   /** Aborted by SIGTERM, SIGINT or the run's time budget. */
   readonly signal: AbortSignal;
-  /** Told which migration is running, so server notices can be attributed to it. */
-  readonly onMigration: (name: string | undefined) => void;
-  /** Told of every attempt lost to lock contention, for the run history. */
-  readonly onAttemptFailed: (file: MigrationFile, attempt: LockAttempt) => Promise<void>;
+  /** Where the run's events go: the log, the run history, and the attribution of notices. */
+  readonly events: RunEvents;
 }
 
 /** lock_not_available (lock_timeout expired) and deadlock_detected: another session's doing, worth another try. */
@@ -106,27 +105,28 @@ export async function applyMigrations(plans: readonly PlannedMigration[], deps: 
   // State was read under the lock, so the plan is exact: ALLOW skips Umzug's re-read of it per migration.
   const runOne = (name: string) => umzug.up({ migrations: [name], rerun: "ALLOW" }).catch((error: unknown) => Promise.reject(unwrapUmzug(error)));
 
-  for (const plan of plans) {
-    const { file } = plan;
-    throwIfCancelled(deps.signal, `applying ${file.fileName}`);
-    deps.onMigration(file.name);
-    const mode = file.transactional ? "in one transaction" : "without a transaction";
-    deps.logger.info("migration_started", `applying ${file.fileName} (${describeWork(plan)}, ${mode})`, migrationAttributes(file));
-    const startedAt = performance.now();
-    const run: RunInContext = async (sql) => {
-      context = { sql, migration: file, startedAt };
-      if (file.transactional) await useTimeouts(sql, fileTimeouts(file, deps.policy), "transaction");
-      return runOne(file.name);
-    };
-    const attempt = file.transactional ? () => inLockedTransaction(deps, run) : () => applyWithoutTransaction(plan, deps, run);
-    await retryOnLockContention(plan, deps, attempt).catch(async (error: unknown) => {
-      throw await recordIfEscaped(explainFailure(error, `applying ${file.fileName}`), file, deps);
-    });
-    const durationMs = Math.round(performance.now() - startedAt);
-    deps.logger.info("migration_applied", `applied ${file.fileName} in ${formatDuration(durationMs)}`, { ...migrationAttributes(file), duration_ms: durationMs });
-  }
-  deps.onMigration(undefined);
+  for (const plan of plans) await applyOne(plan, deps, runOne, (next) => (context = next));
+  // Only after the last one: a failure keeps naming the file it happened in.
+  await deps.events.emit({ type: "files_done" });
   return plans.length;
+}
+
+/** One planned file, in its transaction (retried on lock contention) or without one. */
+async function applyOne(plan: PlannedMigration, deps: RunnerDeps, runOne: (name: string) => Promise<unknown>, useContext: (context: MigrationContext) => void): Promise<void> {
+  const { file } = plan;
+  throwIfCancelled(deps.signal, `applying ${file.fileName}`);
+  await deps.events.emit({ type: "file_started", file, action: "apply", work: describeWork(plan) });
+  const startedAt = performance.now();
+  const run: RunInContext = async (sql) => {
+    useContext({ sql, migration: file, startedAt });
+    if (file.transactional) await useTimeouts(sql, fileTimeouts(file, deps.policy), "transaction");
+    return runOne(file.name);
+  };
+  const attempt = file.transactional ? () => inLockedTransaction(deps, run) : () => applyWithoutTransaction(plan, deps, run);
+  await retryOnLockContention(plan, deps, attempt).catch(async (error: unknown) => {
+    throw await recordIfEscaped(explainFailure(error, `applying ${file.fileName}`), file, deps);
+  });
+  await deps.events.emit({ type: "file_done", file, action: "apply", durationMs: Math.round(performance.now() - startedAt) });
 }
 
 type RunInContext = (sql: Queryable) => Promise<unknown>;
@@ -176,14 +176,13 @@ async function retryOnLockContention(plan: PlannedMigration, deps: RunnerDeps, a
       if (!file.transactional || !LOCK_CONTENTION.has(code) || deps.signal.aborted) throw error;
       const blocked = { attempt: number, code, blockers: describeBlockers(waits.at(-1)?.blocking ?? []) };
       lost.push(blocked);
-      await deps.onAttemptFailed(file, blocked);
-      if (number >= deps.policy.lockAttempts) throw new LockContentionError((error as MigrationFailedError).location, lost, { cause: error });
+      const attempts = deps.policy.lockAttempts;
+      if (number >= attempts) {
+        await deps.events.emit({ type: "attempt_lost", file, attempt: blocked, attempts });
+        throw new LockContentionError((error as MigrationFailedError).location, lost, { cause: error });
+      }
       const delay = backoffMs(number, deps.policy);
-      deps.logger.warn(
-        "migration_retry",
-        `${file.fileName}: attempt ${number} of ${deps.policy.lockAttempts} rolled back on SQLSTATE ${code} (${code === "55P03" ? "lock_timeout" : "deadlock"}), ${blocked.blockers}; retrying in ${formatDuration(delay)}`,
-        { ...migrationAttributes(file), attempt: number, code, blockers: blocked.blockers, retry_in_ms: delay },
-      );
+      await deps.events.emit({ type: "attempt_lost", file, attempt: blocked, attempts, retryInMs: delay });
       await pause(delay, deps.signal);
       throwIfCancelled(deps.signal, `retrying ${file.fileName}`);
     }
@@ -296,10 +295,6 @@ export function explainFailure(error: unknown, doing: string, afterwards = ""): 
   return new RunAbortedError(`while ${doing}: ${message} (${errorCode(original)})${afterwards}; check the outcome with ${COMMAND} status`, { cause: original });
 }
 
-
-export function migrationAttributes(file: MigrationFile): Record<string, unknown> {
-  return { migration: file.name, version: file.version, file: file.fileName };
-}
 
 /**
  * Runs one planned migration's SQL or `up` through `sql` (its transaction, or the session for a

@@ -12,7 +12,8 @@
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
 import { COMMAND } from "../invocation.ts";
-import { inLockedTransaction, migrationAttributes, planMigrations } from "../runner.ts";
+import { inLockedTransaction, planMigrations } from "../runner.ts";
+import { migrationAttributes } from "../run-events.ts";
 import { applyInScratch, withScratchDatabase } from "../scratch-database.ts";
 import { describeDifference, diffSnapshots } from "../schema-snapshot/diff.ts";
 import { takeSnapshot } from "../schema-snapshot/snapshot.ts";

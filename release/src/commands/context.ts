@@ -13,8 +13,8 @@ import type { LintMode } from "../lint/lint-config.ts";
 import type { MigrationStorage } from "../storage.ts";
 import type { SqlParser } from "../sql-statements.ts";
 import type { MigrationPolicy } from "../config.ts";
-import type { LockAttempt } from "../errors.ts";
-import type { RecordedSchema, RunHistory } from "../run-history.ts";
+import type { RunEvents } from "../run-events.ts";
+import type { RunHistory } from "../run-history.ts";
 import type { LintDeps } from "../lint/lint.ts";
 
 /** Where a command's own document (a table, or one JSON document) goes: stdout. */
@@ -57,16 +57,12 @@ export interface LockedRun extends ReadOnlyRun {
    * (whose backend pid is `workPid`), such as lock waits. Never use it to change anything.
    */
   readonly monitor: { readonly sql: Sql; readonly workPid: number };
-  /** Told which migration is running, so server notices can be attributed to it. */
-  readonly onMigration: (name: string | undefined) => void;
+  /** Where the run's events go: the log, the run history, and the attribution of server notices. */
+  readonly events: RunEvents;
   /** Timeouts and lock-contention retries for each migration. */
   readonly policy: MigrationPolicy;
   /** Aborted by SIGTERM, SIGINT or the run's time budget. */
   readonly signal: AbortSignal;
-  /** Told the schema as it stands when a run changed nothing, so it is not read a second time for the history. */
-  readonly schemaUnchanged: (schema: RecordedSchema) => void;
-  /** Told of every attempt lost to lock contention, for the run history and the log. */
-  readonly onAttemptFailed: (file: MigrationFile, attempt: LockAttempt) => Promise<void>;
   /** The target's server, where a scratch database can be made to build a schema away from the real one (baseline). */
   readonly scratch: ScratchServer;
   /**

@@ -11,7 +11,7 @@ import { throwIfCancelled } from "../cancellation.ts";
 import { COMMAND } from "../invocation.ts";
 import { classify, type MigrationEntry } from "../migration-state.ts";
 import { readRecordedState } from "../recorded-state.ts";
-import { explainFailure, inLockedTransaction, migrationAttributes, runModuleFunction, runStatements } from "../runner.ts";
+import { explainFailure, inLockedTransaction, runModuleFunction, runStatements } from "../runner.ts";
 import { plural } from "../table-format.ts";
 import { transactionControlRefusals, type SqlParser } from "../sql-statements.ts";
 import { loadTypeScriptMigration, type MigrationFunction } from "../typescript-migrations.ts";
@@ -165,22 +165,31 @@ async function rollBack(plans: readonly PlannedRollback[], run: LockedRun): Prom
     logger: undefined,
   });
 
-  for (const plan of plans) {
-    const { file } = plan;
-    throwIfCancelled(run.signal, `rolling back ${file.fileName}`);
-    run.onMigration(file.name);
-    run.logger.info("rollback_started", `rolling back ${file.fileName} with ${plan.description}, in one transaction with removing its tracking row`, migrationAttributes(file));
-    const startedAt = performance.now();
-    await inLockedTransaction(run, (tx) => {
-      context = { sql: tx, migration: file, startedAt };
-      // State was read under the lock, so the plan is exact: ALLOW skips Umzug's re-read of it.
-      return umzug.down({ migrations: [file.name], rerun: "ALLOW" });
-    }).catch((error: unknown) => Promise.reject(explainFailure(error, `rolling back ${file.fileName}`, rolledBackBefore(rolledBack))));
-    const durationMs = Math.round(performance.now() - startedAt);
-    run.logger.info("rollback_applied", `rolled back ${file.fileName} in ${formatDuration(durationMs)}`, { ...migrationAttributes(file), duration_ms: durationMs });
-    rolledBack.push(file);
-  }
-  run.onMigration(undefined);
+  // State was read under the lock, so the plan is exact: ALLOW skips Umzug's re-read of it.
+  const revert = (name: string) => umzug.down({ migrations: [name], rerun: "ALLOW" });
+  for (const plan of plans) await rollBackOne(plan, run, revert, rolledBack, (next) => (context = next));
+  // Only after the last one: a failure keeps naming the rollback it happened in.
+  await run.events.emit({ type: "files_done" });
+}
+
+/** One rollback, in one transaction with removing its tracking row (Umzug's down, through `revert`). */
+async function rollBackOne(
+  plan: PlannedRollback,
+  run: LockedRun,
+  revert: (name: string) => Promise<unknown>,
+  rolledBack: MigrationFile[],
+  useContext: (context: MigrationContext) => void,
+): Promise<void> {
+  const { file } = plan;
+  throwIfCancelled(run.signal, `rolling back ${file.fileName}`);
+  await run.events.emit({ type: "file_started", file, action: "roll back", work: plan.description });
+  const startedAt = performance.now();
+  await inLockedTransaction(run, (tx) => {
+    useContext({ sql: tx, migration: file, startedAt });
+    return revert(file.name);
+  }).catch((error: unknown) => Promise.reject(explainFailure(error, `rolling back ${file.fileName}`, rolledBackBefore(rolledBack))));
+  await run.events.emit({ type: "file_done", file, action: "roll back", durationMs: Math.round(performance.now() - startedAt) });
+  rolledBack.push(file);
 }
 
 function failedRollbackOutcome(file: MigrationFile, rolledBack: readonly MigrationFile[]): string {

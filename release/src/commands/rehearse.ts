@@ -12,7 +12,8 @@ import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedE
 import { errorCode } from "../database.ts";
 import { classify, planUp, type UpPlan } from "../migration-state.ts";
 import { readRecordedState } from "../recorded-state.ts";
-import { describeWork, executeMigration, migrationAttributes, planMigrations, settleForJobWrite, type PlannedMigration } from "../runner.ts";
+import { describeWork, executeMigration, planMigrations, settleForJobWrite, type PlannedMigration } from "../runner.ts";
+import { migrationAttributes } from "../run-events.ts";
 import { warnOutOfOrder } from "./up.ts";
 import { enforceLintGate } from "../lint/lint.ts";
 import { describeBlockers, watchLockWaits, type AwaitedLock, type Blocker, type LockWait } from "../lock-waits.ts";
@@ -77,7 +78,7 @@ async function rehearseThenRollBack(run: LockedRun, plans: readonly PlannedMigra
   } catch (error) {
     if (!(error instanceof RollBackRehearsal)) throw stopped(error);
   } finally {
-    run.onMigration(undefined);
+    await run.events.emit({ type: "files_done" });
   }
   return rehearsed;
 }
@@ -113,8 +114,7 @@ type Settled = { readonly ok: true } | { readonly ok: false; readonly error: unk
 async function rehearseOne(tx: TransactionSql, plan: PlannedMigration, run: LockedRun): Promise<RehearsedMigration> {
   const { file } = plan;
   const { logger } = run;
-  run.onMigration(file.name);
-  logger.info("migration_started", `rehearsing ${file.fileName} (${describeWork(plan)})`, migrationAttributes(file));
+  await run.events.emit({ type: "file_started", file, action: "rehearse", work: describeWork(plan) });
   const watcher = watchLockWaits(run.monitor, { onWaitStarted: (lock, blocking) => logWaitStarted(file, lock, blocking, logger) });
   const startedAt = performance.now();
   const settled: Settled = await runAndRecord(tx, plan, run, startedAt).then(

@@ -5,7 +5,8 @@
 import { ExitCode, RefusedError } from "../errors.ts";
 import { classify, planUp, type UpPlan } from "../migration-state.ts";
 import type { Logger } from "../log.ts";
-import { applyMigrations, migrationAttributes, planMigrations } from "../runner.ts";
+import { applyMigrations, planMigrations } from "../runner.ts";
+import { migrationAttributes } from "../run-events.ts";
 import { enforceLintGate } from "../lint/lint.ts";
 import { checkSchema, driftRefusal, driftSummary } from "../drift.ts";
 import type { RecordedSchema } from "../run-history.ts";
@@ -45,7 +46,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   }
   warnOutOfOrder(state, logger);
   const applied = await applyMigrations(plans, run);
-  if (applied === 0 && schemaBefore) run.schemaUnchanged(schemaBefore);
+  if (applied === 0 && schemaBefore) await run.events.emit({ type: "schema_unchanged", schema: schemaBefore });
   const alreadyApplied = files.length - state.held.length - applied;
   const durationMs = Math.round(performance.now() - started);
   const summary =

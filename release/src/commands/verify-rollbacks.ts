@@ -21,7 +21,8 @@ import { applyInScratch, withScratchDatabase, type ScratchSession } from "../scr
 import { describeTarget } from "../redact.ts";
 import { formatDuration } from "../duration.ts";
 import { formatTable, plural } from "../table-format.ts";
-import { migrationAttributes, planMigrations, type PlannedMigration } from "../runner.ts";
+import { planMigrations, type PlannedMigration } from "../runner.ts";
+import { migrationAttributes } from "../run-events.ts";
 import { describeDifference, diffSnapshots, type SnapshotDifference } from "../schema-snapshot/diff.ts";
 import { takeSnapshot } from "../schema-snapshot/snapshot.ts";
 import type { SchemaSnapshot } from "../schema-snapshot/types.ts";
