@@ -111,24 +111,28 @@ async function waitForLock(sql: Queryable, ms: number): Promise<boolean> {
 /**
  * Takes the lock ("try": only if it is free; "wait": in the lock queue, until lock_timeout) and
  * says whether it was taken. An advisory lock is re-entrant: asked again on a server session that
- * holds it, PostgreSQL grants it again at once. A session this run just opened can hold it already
- * only if another client shares the server session (a pooler), so that is refused, in the same
- * statement and before asking, so nothing is taken and the other holder's lock stays as it was.
+ * holds it, PostgreSQL grants it again at once, so this session's own hold is read first, in the
+ * same statement (CASE evaluates its branches in order: pg_locks before the lock is asked for).
+ *
+ * On the first ask, a session this run just opened can hold it already only if another client
+ * shares the server session (a pooler): that is refused, with nothing taken, and the other
+ * holder's lock stays as it was. On a later slice of a wait, a hold is this run's own: a wait
+ * that ends by lock_timeout the moment the lock is granted can report the timeout and keep the
+ * grant, so the next slice finds the lock already its own.
  */
 async function takeLock(sql: Queryable, how: "try" | "wait"): Promise<boolean> {
   const take =
     how === "try"
       ? sql`case when pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) then 'acquired' else 'busy' end`
       : sql`(select 'acquired' from pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint))`;
-  // CASE evaluates its branches in order: pg_locks is read before the lock is asked for.
   const [row] = await sql<{ pid: number; outcome: "acquired" | "busy" | "held_already" }[]>`
     select pg_backend_pid() as pid, case when exists (
         select 1 from pg_locks
         where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
           and objsubid = 1 and pid = pg_backend_pid() and granted
       ) then 'held_already' else ${take} end as outcome`;
-  if (row!.outcome === "held_already") throw heldAlready(row!.pid);
-  return row!.outcome === "acquired";
+  if (row!.outcome === "held_already" && how === "try") throw heldAlready(row!.pid);
+  return row!.outcome !== "busy";
 }
 
 function heldAlready(pid: number): DatabaseUnavailableError {
