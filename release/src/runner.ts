@@ -88,39 +88,73 @@ const LOCK_CONTENTION = new Set(["55P03", "40P01"]);
 /** Long enough that a quick migration costs no watching query; far shorter than any sensible lock_timeout. */
 const BLOCKER_WATCH_DELAY_MS = 250;
 
-export async function applyMigrations(plans: readonly PlannedMigration[], deps: RunnerDeps): Promise<number> {
-  if (plans.length === 0) return 0;
+/** One migration as the run's Umzug instance knows it: its file, what applies it and, when planned, what undoes it. */
+export interface MigrationStep {
+  readonly file: MigrationFile;
+  readonly up: (sql: Queryable) => Promise<void>;
+  readonly down?: (sql: Queryable) => Promise<void>;
+}
+
+/** Applies or reverts one migration through `sql`, Umzug checking and recording it there (see createMigrator). */
+export interface Migrator {
+  apply(file: MigrationFile, sql: Queryable, startedAt: number): Promise<void>;
+  revert(file: MigrationFile, sql: Queryable, startedAt: number): Promise<void>;
+}
+
+/**
+ * The run's one Umzug instance, over the job's storage. Umzug orders the migrations, checks with
+ * storage.executed() that a migration is not applied yet (or is, to revert it), runs it, and then
+ * records it with storage.logMigration (or unlogMigration). What it cannot carry is the per-file
+ * transaction: it calls the migration and the storage as two separate steps, so a crash between
+ * them would leave the SQL applied and unrecorded. Hence each call here is for one migration,
+ * made inside the job's own transaction (inLockedTransaction): the context Umzug hands to both
+ * steps is that transaction, so the SQL and its record commit together or not at all.
+ */
+export async function createMigrator(steps: readonly MigrationStep[], storage: MigrationStorage): Promise<Migrator> {
   const { Umzug } = await loadUmzug();
   let context: MigrationContext | undefined;
   const umzug = new Umzug<MigrationContext>({
-    migrations: plans.map((plan) => ({
-      name: plan.file.name,
-      path: plan.file.path,
-      up: ({ context: { sql } }) => executeMigration(sql, plan, deps.lock, deps.signal).then(() => settleForJobWrite(deps.work, sql, plan.file)),
+    migrations: steps.map(({ file, up, down }) => ({
+      name: file.name,
+      path: file.path,
+      up: ({ context: { sql } }) => up(sql),
+      ...(down ? { down: ({ context: { sql } }: { context: MigrationContext }) => down(sql) } : {}),
     })),
-    storage: deps.storage,
+    storage,
     context: () => context!,
     logger: undefined,
   });
-  // State was read under the lock, so the plan is exact: ALLOW skips Umzug's re-read of it per migration.
-  const runOne = (name: string) => umzug.up({ migrations: [name], rerun: "ALLOW" }).catch((error: unknown) => Promise.reject(unwrapUmzug(error)));
+  const step = async (direction: "up" | "down", file: MigrationFile, sql: Queryable, startedAt: number) => {
+    context = { sql, migration: file, startedAt };
+    const options = { migrations: [file.name] };
+    await (direction === "up" ? umzug.up(options) : umzug.down(options)).catch((error: unknown) => Promise.reject(unwrapUmzug(error)));
+  };
+  return { apply: (file, sql, startedAt) => step("up", file, sql, startedAt), revert: (file, sql, startedAt) => step("down", file, sql, startedAt) };
+}
 
-  for (const plan of plans) await applyOne(plan, deps, runOne, (next) => (context = next));
+/** How up applies a planned file: its SQL or up(), then the session settled before the job writes its record. */
+export function applyStep(plan: PlannedMigration, run: Pick<RunnerDeps, "lock" | "signal" | "work">): MigrationStep {
+  return { file: plan.file, up: (sql) => executeMigration(sql, plan, run.lock, run.signal).then(() => settleForJobWrite(run.work, sql, plan.file)) };
+}
+
+export async function applyMigrations(plans: readonly PlannedMigration[], deps: RunnerDeps): Promise<number> {
+  if (plans.length === 0) return 0;
+  const migrator = await createMigrator(plans.map((plan) => applyStep(plan, deps)), deps.storage);
+  for (const plan of plans) await applyOne(plan, deps, migrator);
   // Only after the last one: a failure keeps naming the file it happened in.
   await deps.events.emit({ type: "files_done" });
   return plans.length;
 }
 
 /** One planned file, in its transaction (retried on lock contention) or without one. */
-async function applyOne(plan: PlannedMigration, deps: RunnerDeps, runOne: (name: string) => Promise<unknown>, useContext: (context: MigrationContext) => void): Promise<void> {
+async function applyOne(plan: PlannedMigration, deps: RunnerDeps, migrator: Migrator): Promise<void> {
   const { file } = plan;
   throwIfCancelled(deps.signal, `applying ${file.fileName}`);
   await deps.events.emit({ type: "file_started", file, action: "apply", work: describeWork(plan) });
   const startedAt = performance.now();
   const run: RunInContext = async (sql) => {
-    useContext({ sql, migration: file, startedAt });
     if (file.transactional) await useTimeouts(sql, fileTimeouts(file, deps.policy), "transaction");
-    return runOne(file.name);
+    return migrator.apply(file, sql, startedAt);
   };
   const attempt = file.transactional ? () => inLockedTransaction(deps, run) : () => applyWithoutTransaction(plan, deps, run);
   await retryOnLockContention(plan, deps, attempt).catch(async (error: unknown) => {
@@ -149,7 +183,7 @@ export async function inLockedTransaction(run: { readonly work: Session; readonl
  * session is reset (which fails if the file left a transaction open, so its record is never
  * written inside that transaction).
  */
-export function settleForJobWrite(work: Session, sql: Queryable, file: { readonly transactional: boolean }): Promise<void> {
+function settleForJobWrite(work: Session, sql: Queryable, file: { readonly transactional: boolean }): Promise<void> {
   return file.transactional ? work.restoreInTransaction(sql) : work.reset();
 }
 
@@ -300,7 +334,7 @@ export function explainFailure(error: unknown, doing: string, afterwards = ""): 
  * Runs one planned migration's SQL or `up` through `sql` (its transaction, or the session for a
  * no-transaction file). Records nothing: the caller decides what commits.
  */
-export async function executeMigration(sql: Queryable, plan: PlannedMigration, lock: HeldLock, signal?: AbortSignal): Promise<void> {
+async function executeMigration(sql: Queryable, plan: PlannedMigration, lock: HeldLock, signal?: AbortSignal): Promise<void> {
   const { file, statements, module } = plan;
   if (module) return runModuleFunction(sql as TransactionSql, file, module.up, rolledBack(file));
   await runStatements(sql, file, statements, {

@@ -44,6 +44,9 @@ export interface MigrationContext {
   readonly startedAt: number;
 }
 
+/** The statuses of a migration that ran, wholly or in part: the ones Umzug counts as executed. */
+const RAN: ReadonlySet<MigrationStatus> = new Set(["applied", "running", "failed"]);
+
 const TABLE_COMMENT = "Studio release migrations, one row per version. Written by release/migrate.ts; change it only through its resolve command.";
 
 type RecordRow = {
@@ -63,6 +66,8 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   readonly #table: TableName;
   readonly #existence: JobTable;
   readonly #identity: RunIdentity;
+  /** What Umzug asks `executed` for: the names recorded as run, wholly or in part. */
+  #executed = new Set<string>();
   readonly #redact: Redactor;
 
   /** `redact` masks the run's secrets in the error messages the table keeps, as the logger does in its lines. */
@@ -124,6 +129,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     const rows = await sql<RecordRow[]>`
       select version, name, checksum, status, transactional, applied_at, execution_ms, applied_by, hold_reason, last_error
       from ${qualifiedTable(sql, this.#table)} order by version`;
+    this.#executed = new Set(rows.filter((row) => RAN.has(row.status)).map((row) => row.name));
     return rows.map((row) => ({
       version: Number(row.version),
       name: row.name,
@@ -138,26 +144,34 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     }));
   }
 
-  /** Umzug contract: names of applied migrations. Called by Umzug when it computes what is pending. */
-  async executed({ context }: { context: MigrationContext }): Promise<string[]> {
-    const rows = await context.sql<{ name: string }[]>`select name from ${qualifiedTable(context.sql, this.#table)} where status = 'applied' order by version`;
-    return rows.map((row) => row.name);
+  /**
+   * Umzug contract. Called by Umzug before it applies (or reverts) a migration, to check that it
+   * has not run yet (or has). Returns the names recorded as applied, or as started (running,
+   * failed): the rows `records` read under the migration lock, as this run's own logMigration and
+   * unlogMigration changed them since. Under the lock nobody else writes the table, so the answer
+   * costs no query.
+   */
+  async executed(): Promise<string[]> {
+    return [...this.#executed];
   }
 
   /**
-   * Umzug contract: called right after a migration's `up` succeeded, through the same connection
-   * (for a transactional file, inside its transaction). Refuses to overwrite an applied record,
-   * which would mean another run applied the same version.
+   * Umzug contract. Called by Umzug right after a migration's `up` succeeded, with the context the
+   * migration ran in: the record is written through the same connection, inside the migration's
+   * transaction for a transactional file, so the two commit or roll back together. Refuses to
+   * overwrite an applied record, which would mean another run applied the same version.
    */
   async logMigration({ context }: { context: MigrationContext }): Promise<void> {
     const executionMs = Math.round(performance.now() - context.startedAt);
     const rows = await this.#upsert(context.sql, context.migration, "applied", { execution_ms: executionMs });
     if (rows === 0) throw new Error(`${context.migration.fileName} is already recorded as applied by another run`);
+    this.#executed.add(context.migration.name);
   }
 
-  /** Umzug contract: called after a migration was reverted; removes its record. */
+  /** Umzug contract. Called by Umzug right after a migration's `down` succeeded, through the same connection: removes its record. */
   async unlogMigration({ context }: { context: MigrationContext }): Promise<void> {
     await this.forget(context.sql, context.migration.version);
+    this.#executed.delete(context.migration.name);
   }
 
   /** Remembers that a file is held, so releasing the hold later may apply it below higher versions. */

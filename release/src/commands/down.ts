@@ -3,7 +3,6 @@
  * runs through Umzug's `down`, the counterpart of how `up` applies, in one transaction together
  * with removing its tracking row: a rollback that fails leaves its migration applied and recorded.
  */
-import { loadUmzug } from "../umzug.ts";
 import type { TransactionSql } from "postgres";
 import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
 import { formatDuration } from "../duration.ts";
@@ -11,12 +10,11 @@ import { throwIfCancelled } from "../cancellation.ts";
 import { COMMAND } from "../invocation.ts";
 import { classify, type MigrationEntry } from "../migration-state.ts";
 import { readRecordedState } from "../recorded-state.ts";
-import { explainFailure, inLockedTransaction, runModuleFunction, runStatements } from "../runner.ts";
+import { applyStep, createMigrator, explainFailure, inLockedTransaction, planMigrations, runModuleFunction, runStatements, type MigrationStep, type Migrator } from "../runner.ts";
 import { plural } from "../table-format.ts";
 import { transactionControlRefusals, type SqlParser } from "../sql-statements.ts";
 import { loadTypeScriptMigration, type MigrationFunction } from "../typescript-migrations.ts";
 import type { MigrationFile, SqlSource } from "../migration-files.ts";
-import type { MigrationContext } from "../storage.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface DownOptions {
@@ -150,44 +148,35 @@ function noRollback(file: MigrationFile): Refusal {
 /** Runs the planned rollbacks, newest first, each in its own transaction with its tracking row. */
 async function rollBack(plans: readonly PlannedRollback[], run: LockedRun): Promise<void> {
   const rolledBack: MigrationFile[] = [];
-  let context: MigrationContext | undefined;
-  const { Umzug } = await loadUmzug();
-  const umzug = new Umzug<MigrationContext>({
-    migrations: plans.map((plan) => ({
-      name: plan.file.name,
-      path: plan.file.path,
-      // This instance only ever reverts; applying is up's job.
-      up: () => Promise.reject(new Error(`down never applies ${plan.file.name}`)),
-      down: ({ context: { sql } }) => plan.undo(sql as TransactionSql, failedRollbackOutcome(plan.file, rolledBack)).then(() => run.work.restoreInTransaction(sql)),
-    })),
-    storage: run.storage,
-    context: () => context!,
-    logger: undefined,
-  });
-
-  // State was read under the lock, so the plan is exact: ALLOW skips Umzug's re-read of it.
-  const revert = (name: string) => umzug.down({ migrations: [name], rerun: "ALLOW" });
-  for (const plan of plans) await rollBackOne(plan, run, revert, rolledBack, (next) => (context = next));
+  const migrator = await createMigrator(plans.map((plan) => rollbackStep(plan, run, rolledBack)), run.storage);
+  for (const plan of plans) await rollBackOne(plan, run, migrator, rolledBack);
   // Only after the last one: a failure keeps naming the rollback it happened in.
   await run.events.emit({ type: "files_done" });
 }
 
-/** One rollback, in one transaction with removing its tracking row (Umzug's down, through `revert`). */
-async function rollBackOne(
-  plan: PlannedRollback,
-  run: LockedRun,
-  revert: (name: string) => Promise<unknown>,
-  rolledBack: MigrationFile[],
-  useContext: (context: MigrationContext) => void,
-): Promise<void> {
+/**
+ * A migration to roll back, as the run's Umzug instance knows it: its rollback, and its own SQL
+ * (planned only if Umzug were ever to apply it, which down never asks).
+ */
+function rollbackStep(plan: PlannedRollback, run: LockedRun, rolledBack: readonly MigrationFile[]): MigrationStep {
+  const { file } = plan;
+  return {
+    file,
+    up: async (sql) => {
+      const [migration] = await planMigrations([file], await run.loadParser(), run.signal);
+      await applyStep(migration!, run).up(sql);
+    },
+    down: (sql) => plan.undo(sql as TransactionSql, failedRollbackOutcome(file, rolledBack)).then(() => run.work.restoreInTransaction(sql)),
+  };
+}
+
+/** One rollback, in one transaction with removing its tracking row (Umzug's down). */
+async function rollBackOne(plan: PlannedRollback, run: LockedRun, migrator: Migrator, rolledBack: MigrationFile[]): Promise<void> {
   const { file } = plan;
   throwIfCancelled(run.signal, `rolling back ${file.fileName}`);
   await run.events.emit({ type: "file_started", file, action: "roll back", work: plan.description });
   const startedAt = performance.now();
-  await inLockedTransaction(run, (tx) => {
-    useContext({ sql: tx, migration: file, startedAt });
-    return revert(file.name);
-  }).catch((error: unknown) => Promise.reject(explainFailure(error, `rolling back ${file.fileName}`, rolledBackBefore(rolledBack))));
+  await inLockedTransaction(run, (tx) => migrator.revert(file, tx, startedAt)).catch((error: unknown) => Promise.reject(explainFailure(error, `rolling back ${file.fileName}`, rolledBackBefore(rolledBack))));
   await run.events.emit({ type: "file_done", file, action: "roll back", durationMs: Math.round(performance.now() - startedAt) });
   rolledBack.push(file);
 }

@@ -12,7 +12,7 @@ import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedE
 import { errorCode } from "../database.ts";
 import { classify, planUp, type UpPlan } from "../migration-state.ts";
 import { readRecordedState } from "../recorded-state.ts";
-import { describeWork, executeMigration, planMigrations, settleForJobWrite, type PlannedMigration } from "../runner.ts";
+import { applyStep, createMigrator, describeWork, planMigrations, type Migrator, type PlannedMigration } from "../runner.ts";
 import { migrationAttributes } from "../run-events.ts";
 import { warnOutOfOrder } from "./up.ts";
 import { enforceLintGate } from "../lint/lint.ts";
@@ -93,6 +93,7 @@ function stopped(error: unknown): MigrateError {
 /** Up to the first failure: what follows it may depend on what failed, so it is not run. */
 async function rehearseInTransaction(tx: TransactionSql, plans: readonly PlannedMigration[], run: LockedRun): Promise<RehearsedMigration[]> {
   await run.storage.ensureTable(tx);
+  const migrator = await createMigrator(plans.map((plan) => applyStep(plan, run)), run.storage);
   const rehearsed: RehearsedMigration[] = [];
   let failed: MigrationFile | undefined;
   for (const plan of plans) {
@@ -101,7 +102,7 @@ async function rehearseInTransaction(tx: TransactionSql, plans: readonly Planned
     } else if (failed) {
       rehearsed.push(notRun(plan.file, failed, run.logger));
     } else {
-      const result = await rehearseOne(tx, plan, run);
+      const result = await rehearseOne(tx, plan, run, migrator);
       rehearsed.push(result);
       if (result.outcome === "failed") failed = plan.file;
     }
@@ -111,13 +112,13 @@ async function rehearseInTransaction(tx: TransactionSql, plans: readonly Planned
 
 type Settled = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
 
-async function rehearseOne(tx: TransactionSql, plan: PlannedMigration, run: LockedRun): Promise<RehearsedMigration> {
+async function rehearseOne(tx: TransactionSql, plan: PlannedMigration, run: LockedRun, migrator: Migrator): Promise<RehearsedMigration> {
   const { file } = plan;
   const { logger } = run;
   await run.events.emit({ type: "file_started", file, action: "rehearse", work: describeWork(plan) });
   const watcher = watchLockWaits(run.monitor, { onWaitStarted: (lock, blocking) => logWaitStarted(file, lock, blocking, logger) });
   const startedAt = performance.now();
-  const settled: Settled = await runAndRecord(tx, plan, run, startedAt).then(
+  const settled: Settled = await runAndRecord(tx, plan, run, migrator, startedAt).then(
     () => ({ ok: true }),
     (error: unknown) => ({ ok: false, error }),
   );
@@ -137,11 +138,9 @@ function migrationFailure(settled: Settled): MigrationFailedError | null {
   throw settled.error;
 }
 
-/** As `up` does it: the migration, then its tracking row through the same transaction, with the lock still held. */
-async function runAndRecord(tx: TransactionSql, plan: PlannedMigration, run: LockedRun, startedAt: number): Promise<void> {
-  await executeMigration(tx, plan, run.lock, run.signal);
-  await settleForJobWrite(run.work, tx, plan.file);
-  await run.storage.logMigration({ context: { sql: tx, migration: plan.file, startedAt } });
+/** As `up` does it, through the same Umzug path: the migration, then its tracking row through the same transaction, with the lock still held. */
+async function runAndRecord(tx: TransactionSql, plan: PlannedMigration, run: LockedRun, migrator: Migrator, startedAt: number): Promise<void> {
+  await migrator.apply(plan.file, tx, startedAt);
   await run.lock.assertHeld(tx);
 }
 
