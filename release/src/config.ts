@@ -6,7 +6,6 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { duration, durationMs } from "./duration.ts";
-import { LintModeSchema, type LintMode } from "./lint/lint-config.ts";
 import { writtenCredentials } from "./redact.ts";
 
 export const DEFAULT_MIGRATIONS_TABLE = "platform.schema_migrations";
@@ -22,6 +21,18 @@ const RETRY_FIRST_DELAY_MS = 1_000;
 const RETRY_MAX_DELAY_MS = 15_000;
 
 export type ResolveAction = "rolled-back" | "applied" | "accept-checksum" | "forget";
+
+/** The environment variable of the lint gate's relax switch. */
+export const LINT_MODE_VARIABLE = "MIGRATE_LINT";
+
+/**
+ * `error` (the default) lets the lint gate's error findings block; `warn` reports them as warnings
+ * for this run only, and every line about such a finding names the variable.
+ */
+export const LintModeSchema = z
+  .enum(["error", "warn"], { error: 'must be "warn" (report lint errors as warnings for this run) or "error" (the default)' })
+  .default("error");
+export type LintMode = z.infer<typeof LintModeSchema>;
 
 /** How one flag is read from the command line, and its line in --help (none: described with its command). */
 interface FlagDefinition {

@@ -15,7 +15,8 @@ import type { Attributes, Logger } from "../src/log.ts";
 import { squawkRuleNames } from "../src/lint/catalog.ts";
 import { enforceLintGate, lintMigrations } from "../src/lint/lint.ts";
 import type { Finding, LintReport } from "../src/lint/findings.ts";
-import { LintModeSchema, readLintConfig, type LintMode } from "../src/lint/lint-config.ts";
+import { readLintConfig } from "../src/lint/lint-config.ts";
+import { LintModeSchema, type LintMode } from "../src/config.ts";
 import { locateSquawk, SquawkFailedError, type SquawkLocation } from "../src/lint/squawk.ts";
 
 const PLATFORM_MIGRATIONS = join(import.meta.dir, "..", "..", "apps", "studio", "database", "migrations");

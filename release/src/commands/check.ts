@@ -7,7 +7,7 @@ import { ExitCode } from "../errors.ts";
 import { lintMigrations } from "../lint/lint.ts";
 import { countFindings } from "../lint/findings.ts";
 import { describeLintCounts, lintDocument, lintText, logLintNotices } from "../lint/report.ts";
-import type { LintMode } from "../lint/lint-config.ts";
+import type { LintMode } from "../config.ts";
 import type { SquawkLocation } from "../lint/squawk.ts";
 import type { Logger } from "../log.ts";
 import type { MigrationFile, MigrationFileSystem } from "../migration-files.ts";

@@ -9,7 +9,7 @@ import type { ScratchServer } from "../scratch-database.ts";
 import type { HeldLock } from "../lock.ts";
 import type { Logger } from "../log.ts";
 import type { JobFileSystem, MigrationFile } from "../migration-files.ts";
-import type { LintMode } from "../lint/lint-config.ts";
+import type { LintMode } from "../config.ts";
 import type { MigrationStorage } from "../storage.ts";
 import type { SqlParser } from "../sql-statements.ts";
 import type { MigrationPolicy } from "../config.ts";

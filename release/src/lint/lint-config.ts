@@ -7,20 +7,10 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ConfigError } from "../errors.ts";
 import { isKnownRule, ruleSpec, type RuleLevel } from "./catalog.ts";
+import { LINT_MODE_VARIABLE } from "../config.ts";
 
 export const LINT_CONFIG_FILE = "lint.toml";
 
-/** The environment variable of the relax switch. */
-export const LINT_MODE_VARIABLE = "MIGRATE_LINT";
-
-/**
- * `error` (the default) lets error findings block; `warn` reports them as warnings for this run
- * only, and every line about such a finding names the variable.
- */
-export const LintModeSchema = z
-  .enum(["error", "warn"], { error: 'must be "warn" (report lint errors as warnings for this run) or "error" (the default)' })
-  .default("error");
-export type LintMode = z.infer<typeof LintModeSchema>;
 
 /** What a relaxed finding's log line says about why it did not block. */
 export const RELAXED_NOTE = `relaxed by ${LINT_MODE_VARIABLE}=warn`;

@@ -5,7 +5,8 @@
  */
 import type { Logger } from "../log.ts";
 import { plural } from "../table-format.ts";
-import { LINT_MODE_VARIABLE, RELAXED_NOTE } from "./lint-config.ts";
+import { RELAXED_NOTE } from "./lint-config.ts";
+import { LINT_MODE_VARIABLE } from "../config.ts";
 import { countFindings, type Finding, type LintCounts, type LintReport, type SkippedFile } from "./findings.ts";
 
 /** `file:line: level rule: message`, where level is error, warning or waived. */

@@ -6,7 +6,7 @@
 import { dirname, join } from "node:path";
 import { z } from "zod";
 import { MigrateError, ExitCode } from "../errors.ts";
-import { LINT_MODE_VARIABLE } from "./lint-config.ts";
+import { LINT_MODE_VARIABLE } from "../config.ts";
 import { lineStartByte } from "../source-position.ts";
 import type { MigrationFile } from "../migration-files.ts";
 
