@@ -6,9 +6,9 @@
 import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
-import { main } from "./src/cli.ts";
-import { ExitCode } from "./src/errors.ts";
-import { JOB_NAME, JOB_VERSION } from "./src/version.ts";
+import { main } from "./src/cli/cli.ts";
+import { ExitCode } from "./src/shared/errors.ts";
+import { JOB_NAME, JOB_VERSION } from "./src/shared/version.ts";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 

@@ -13,8 +13,8 @@ import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
 import { CTRL_C, runAtTerminal } from "./support/terminal.ts";
 import { create } from "../src/commands/create.ts";
-import { RefusedError } from "../src/errors.ts";
-import type { Logger } from "../src/log.ts";
+import { RefusedError } from "../src/shared/errors.ts";
+import type { Logger } from "../src/shared/log.ts";
 
 const server = useTestServer();
 

@@ -10,7 +10,7 @@ import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
-import { SQL_FILE_LIMIT_BYTES } from "../src/sql-statements.ts";
+import { SQL_FILE_LIMIT_BYTES } from "../src/files/sql-statements.ts";
 
 const server = useTestServer();
 

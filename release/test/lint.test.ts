@@ -8,15 +8,15 @@ import { lstat, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { check } from "../src/commands/check.ts";
-import { ConfigError, ExitCode, RefusedError } from "../src/errors.ts";
-import { readMigrationFolder, type MigrationFile } from "../src/migration-files.ts";
-import { loadSqlParser, type SqlParser } from "../src/sql-statements.ts";
-import type { Attributes, Logger } from "../src/log.ts";
+import { ConfigError, ExitCode, RefusedError } from "../src/shared/errors.ts";
+import { readMigrationFolder, type MigrationFile } from "../src/files/migration-files.ts";
+import { loadSqlParser, type SqlParser } from "../src/files/sql-statements.ts";
+import type { Attributes, Logger } from "../src/shared/log.ts";
 import { squawkRuleNames } from "../src/lint/catalog.ts";
 import { enforceLintGate, lintMigrations } from "../src/lint/lint.ts";
 import type { Finding, LintReport } from "../src/lint/findings.ts";
 import { readLintConfig } from "../src/lint/lint-config.ts";
-import { LintModeSchema, type LintMode } from "../src/config.ts";
+import { LintModeSchema, type LintMode } from "../src/shared/config.ts";
 import { locateSquawk, SquawkFailedError, type SquawkLocation } from "../src/lint/squawk.ts";
 
 const PLATFORM_MIGRATIONS = join(import.meta.dir, "..", "..", "apps", "studio", "database", "migrations");

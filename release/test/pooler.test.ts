@@ -8,10 +8,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
-import { DatabaseUnavailableError } from "../src/errors.ts";
-import { MIGRATION_LOCK_KEY, withMigrationLock } from "../src/lock.ts";
-import { openSession, closeSession } from "../src/database.ts";
-import { createLogger } from "../src/log.ts";
+import { DatabaseUnavailableError } from "../src/shared/errors.ts";
+import { MIGRATION_LOCK_KEY, withMigrationLock } from "../src/database/lock.ts";
+import { openSession, closeSession } from "../src/database/database.ts";
+import { createLogger } from "../src/shared/log.ts";
 import { useTestServer, type TestDatabase } from "./support/postgres.ts";
 import { usePgBouncer } from "./support/pgbouncer.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";

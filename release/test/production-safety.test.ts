@@ -11,8 +11,8 @@ import { choosePort, startTestServer, TEST_PASSWORD, type TestDatabase, useTestS
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
-import { assertOwnBackendHolds, MIGRATION_LOCK_KEY } from "../src/lock.ts";
-import { DatabaseUnavailableError } from "../src/errors.ts";
+import { assertOwnBackendHolds, MIGRATION_LOCK_KEY } from "../src/database/lock.ts";
+import { DatabaseUnavailableError } from "../src/shared/errors.ts";
 
 const server = useTestServer();
 

@@ -9,9 +9,9 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_MIGRATIONS, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
-import { describeDifference, diffSnapshots } from "../src/schema-snapshot/diff.ts";
-import { parseStoredSnapshot, snapshotHash, takeSnapshot } from "../src/schema-snapshot/snapshot.ts";
-import type { SchemaSnapshot } from "../src/schema-snapshot/types.ts";
+import { describeDifference, diffSnapshots } from "../src/database/schema-snapshot/diff.ts";
+import { parseStoredSnapshot, snapshotHash, takeSnapshot } from "../src/database/schema-snapshot/snapshot.ts";
+import type { SchemaSnapshot } from "../src/database/schema-snapshot/types.ts";
 
 const server = useTestServer();
 

@@ -6,11 +6,11 @@ import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { useTestServer, type TestDatabase } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
-import { loadSqlParser } from "../src/sql-statements.ts";
-import { describeUrlProblem } from "../src/config.ts";
-import { redactorFor } from "../src/redact.ts";
-import { RefusedError } from "../src/errors.ts";
-import type { SqlSource } from "../src/migration-files.ts";
+import { loadSqlParser } from "../src/files/sql-statements.ts";
+import { describeUrlProblem } from "../src/shared/config.ts";
+import { redactorFor } from "../src/shared/redact.ts";
+import { RefusedError } from "../src/shared/errors.ts";
+import type { SqlSource } from "../src/files/migration-files.ts";
 
 const server = useTestServer();
 

@@ -10,8 +10,8 @@ import { z } from "zod";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists } from "./support/catalog.ts";
-import { loadSqlParser } from "../src/sql-statements.ts";
-import { summarizeStatement } from "../src/statement-summary.ts";
+import { loadSqlParser } from "../src/files/sql-statements.ts";
+import { summarizeStatement } from "../src/files/statement-summary.ts";
 
 const server = useTestServer();
 

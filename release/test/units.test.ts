@@ -1,17 +1,17 @@
 /** The pure parts: positions in UTF-8/CRLF text, directives, statement splitting, config, redaction. */
 import { describe, expect, test } from "bun:test";
-import { byteOffsetOfCharacter, lineColumnAtByte, lineStartByte } from "../src/source-position.ts";
-import { parseDirectives } from "../src/directives.ts";
-import { loadSqlParser, locateInFile, transactionControlRefusals } from "../src/sql-statements.ts";
-import { checkpoints } from "../src/cancellation.ts";
+import { byteOffsetOfCharacter, lineColumnAtByte, lineStartByte } from "../src/files/source-position.ts";
+import { parseDirectives } from "../src/files/directives.ts";
+import { loadSqlParser, locateInFile, transactionControlRefusals } from "../src/files/sql-statements.ts";
+import { checkpoints } from "../src/shared/cancellation.ts";
 import { scanSync } from "libpg-query";
-import { HELP, parseConfig } from "../src/config.ts";
+import { HELP, parseConfig } from "../src/shared/config.ts";
 import { COMMANDS } from "../src/commands/table.ts";
-import { ConfigError, RefusedError } from "../src/errors.ts";
-import { describeTarget, redactorFor } from "../src/redact.ts";
-import { JOB_NAME, JOB_VERSION } from "../src/version.ts";
-import { formatDuration } from "../src/duration.ts";
-import { readMigrationFolder, type SqlSource } from "../src/migration-files.ts";
+import { ConfigError, RefusedError } from "../src/shared/errors.ts";
+import { describeTarget, redactorFor } from "../src/shared/redact.ts";
+import { JOB_NAME, JOB_VERSION } from "../src/shared/version.ts";
+import { formatDuration } from "../src/shared/duration.ts";
+import { readMigrationFolder, type SqlSource } from "../src/files/migration-files.ts";
 
 const encoder = new TextEncoder();
 const source = (text: string, fileName = "001_x.sql"): SqlSource => ({ fileName, path: `/m/${fileName}`, source: encoder.encode(text), text, hadBom: false });

@@ -9,17 +9,17 @@
  * better; the log warns and the run history names the flag. `--to 0` records nothing: the
  * database's objects are someone else's, and every migration runs on top of them.
  */
-import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
-import { formatDuration } from "../duration.ts";
-import { COMMAND } from "../invocation.ts";
-import { inLockedTransaction, planMigrations } from "../runner.ts";
-import { migrationAttributes } from "../run-events.ts";
-import { applyInScratch, withScratchDatabase } from "../scratch-database.ts";
-import { describeDifference, diffSnapshots } from "../schema-snapshot/diff.ts";
-import { takeSnapshot } from "../schema-snapshot/snapshot.ts";
-import { bookkeepingTables } from "../drift.ts";
-import type { MigrationFile } from "../migration-files.ts";
-import type { MigrationRecord } from "../storage.ts";
+import { ExitCode, RefusedError, type Refusal } from "../shared/errors.ts";
+import { formatDuration } from "../shared/duration.ts";
+import { COMMAND } from "../shared/invocation.ts";
+import { inLockedTransaction, planMigrations } from "../run/runner.ts";
+import { migrationAttributes } from "../run/run-events.ts";
+import { applyInScratch, withScratchDatabase } from "../run/scratch-database.ts";
+import { describeDifference, diffSnapshots } from "../database/schema-snapshot/diff.ts";
+import { takeSnapshot } from "../database/schema-snapshot/snapshot.ts";
+import { bookkeepingTables } from "../database/drift.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
+import type { MigrationRecord } from "../database/storage.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface BaselineOptions {

@@ -3,15 +3,15 @@
  * aside), without a database, for CI. Exit 4 when an error remains; with MIGRATE_LINT=warn errors
  * are reported as warnings and the run passes, saying so.
  */
-import { ExitCode } from "../errors.ts";
+import { ExitCode } from "../shared/errors.ts";
 import { lintMigrations } from "../lint/lint.ts";
 import { countFindings } from "../lint/findings.ts";
 import { describeLintCounts, lintDocument, lintText, logLintNotices } from "../lint/report.ts";
-import type { LintMode } from "../config.ts";
+import type { LintMode } from "../shared/config.ts";
 import type { SquawkLocation } from "../lint/squawk.ts";
-import type { Logger } from "../log.ts";
-import type { MigrationFile, MigrationFileSystem } from "../migration-files.ts";
-import type { SqlParser } from "../sql-statements.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MigrationFile, MigrationFileSystem } from "../files/migration-files.ts";
+import type { SqlParser } from "../files/sql-statements.ts";
 import type { WriteDocument } from "./context.ts";
 
 export interface CheckRun {

@@ -4,17 +4,17 @@
  * migration lock is held on another session.
  */
 import type { Sql } from "postgres";
-import type { Session } from "../database.ts";
-import type { ScratchServer } from "../scratch-database.ts";
-import type { HeldLock } from "../lock.ts";
-import type { Logger } from "../log.ts";
-import type { JobFileSystem, MigrationFile } from "../migration-files.ts";
-import type { LintMode } from "../config.ts";
-import type { MigrationStorage } from "../storage.ts";
-import type { SqlParser } from "../sql-statements.ts";
-import type { MigrationPolicy } from "../config.ts";
-import type { RunEvents } from "../run-events.ts";
-import type { RunHistory } from "../run-history.ts";
+import type { Session } from "../database/database.ts";
+import type { ScratchServer } from "../run/scratch-database.ts";
+import type { HeldLock } from "../database/lock.ts";
+import type { Logger } from "../shared/log.ts";
+import type { JobFileSystem, MigrationFile } from "../files/migration-files.ts";
+import type { LintMode } from "../shared/config.ts";
+import type { MigrationStorage } from "../database/storage.ts";
+import type { SqlParser } from "../files/sql-statements.ts";
+import type { MigrationPolicy } from "../shared/config.ts";
+import type { RunEvents } from "../run/run-events.ts";
+import type { RunHistory } from "../database/run-history.ts";
 import type { LintDeps } from "../lint/lint.ts";
 
 /** Where a command's own document (a table, or one JSON document) goes: stdout. */

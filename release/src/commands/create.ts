@@ -4,11 +4,11 @@
  * writing can never be applied and recorded by accident. Needs no database.
  */
 import { join } from "node:path";
-import { ConfigError, ExitCode, RefusedError } from "../errors.ts";
-import { errorCode } from "../database.ts";
-import { COMMAND } from "../invocation.ts";
-import type { Logger } from "../log.ts";
-import type { JobFileSystem, MigrationFile } from "../migration-files.ts";
+import { ConfigError, ExitCode, RefusedError } from "../shared/errors.ts";
+import { errorCode } from "../database/database.ts";
+import { COMMAND } from "../shared/invocation.ts";
+import type { Logger } from "../shared/log.ts";
+import type { JobFileSystem, MigrationFile } from "../files/migration-files.ts";
 
 export interface CreateOptions {
   /** snake_case words: the new file is NNN_<migrationName>.sql. */

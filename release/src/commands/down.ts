@@ -4,17 +4,17 @@
  * with removing its tracking row: a rollback that fails leaves its migration applied and recorded.
  */
 import type { TransactionSql } from "postgres";
-import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
-import { formatDuration } from "../duration.ts";
-import { throwIfCancelled } from "../cancellation.ts";
-import { COMMAND } from "../invocation.ts";
-import { classify, type MigrationEntry } from "../migration-state.ts";
-import { readRecordedState } from "../recorded-state.ts";
-import { applyStep, createMigrator, explainFailure, inLockedTransaction, planMigrations, runModuleFunction, runStatements, type MigrationStep, type Migrator } from "../runner.ts";
-import { plural } from "../table-format.ts";
-import { transactionControlRefusals, type SqlParser } from "../sql-statements.ts";
-import { loadTypeScriptMigration, type MigrationFunction } from "../typescript-migrations.ts";
-import type { MigrationFile, SqlSource } from "../migration-files.ts";
+import { ExitCode, RefusedError, type Refusal } from "../shared/errors.ts";
+import { formatDuration } from "../shared/duration.ts";
+import { throwIfCancelled } from "../shared/cancellation.ts";
+import { COMMAND } from "../shared/invocation.ts";
+import { classify, type MigrationEntry } from "../run/migration-state.ts";
+import { readRecordedState } from "../run/recorded-state.ts";
+import { applyStep, createMigrator, explainFailure, inLockedTransaction, planMigrations, runModuleFunction, runStatements, type MigrationStep, type Migrator } from "../run/runner.ts";
+import { plural } from "../shared/table-format.ts";
+import { transactionControlRefusals, type SqlParser } from "../files/sql-statements.ts";
+import { loadTypeScriptMigration, type MigrationFunction } from "../files/typescript-migrations.ts";
+import type { MigrationFile, SqlSource } from "../files/migration-files.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface DownOptions {

@@ -4,14 +4,14 @@
  * with up's own functions (classify, planUp, planMigrations), so the two cannot disagree. Read-only
  * like status: no lock, no tracking table, no held rows.
  */
-import { ExitCode, RefusedError, type Refusal } from "../errors.ts";
-import { planUp, type MigrationEntry } from "../migration-state.ts";
-import { planMigrations } from "../runner.ts";
+import { ExitCode, RefusedError, type Refusal } from "../shared/errors.ts";
+import { planUp, type MigrationEntry } from "../run/migration-state.ts";
+import { planMigrations } from "../run/runner.ts";
 import { lintMigrations, lintRefusals } from "../lint/lint.ts";
-import { summarizeStatement } from "../statement-summary.ts";
-import { plural } from "../table-format.ts";
-import type { MigrationFile, MigrationLanguage } from "../migration-files.ts";
-import type { SqlParser, Statement } from "../sql-statements.ts";
+import { summarizeStatement } from "../files/statement-summary.ts";
+import { plural } from "../shared/table-format.ts";
+import type { MigrationFile, MigrationLanguage } from "../files/migration-files.ts";
+import type { SqlParser, Statement } from "../files/sql-statements.ts";
 import type { ReadOnlyRun } from "./context.ts";
 import { readMigrationState, refusalDocument, refusalLines, type RefusalDocument } from "./status.ts";
 

@@ -8,18 +8,18 @@
  * transaction's body always ends by throwing, so postgres.js can only roll it back.
  */
 import type { TransactionSql } from "postgres";
-import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, failureDocument } from "../errors.ts";
-import { errorCode } from "../database.ts";
-import { classify, planUp, type UpPlan } from "../migration-state.ts";
-import { readRecordedState } from "../recorded-state.ts";
-import { applyStep, createMigrator, describeWork, planMigrations, type Migrator, type PlannedMigration } from "../runner.ts";
-import { migrationAttributes } from "../run-events.ts";
+import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, failureDocument } from "../shared/errors.ts";
+import { errorCode } from "../database/database.ts";
+import { classify, planUp, type UpPlan } from "../run/migration-state.ts";
+import { readRecordedState } from "../run/recorded-state.ts";
+import { applyStep, createMigrator, describeWork, planMigrations, type Migrator, type PlannedMigration } from "../run/runner.ts";
+import { migrationAttributes } from "../run/run-events.ts";
 import { warnOutOfOrder } from "./up.ts";
 import { enforceLintGate } from "../lint/lint.ts";
-import { describeBlockers, watchLockWaits, type AwaitedLock, type Blocker, type LockWait } from "../lock-waits.ts";
-import { formatDuration } from "../duration.ts";
-import type { Logger } from "../log.ts";
-import type { MigrationFile } from "../migration-files.ts";
+import { describeBlockers, watchLockWaits, type AwaitedLock, type Blocker, type LockWait } from "../database/lock-waits.ts";
+import { formatDuration } from "../shared/duration.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface RehearseOptions {

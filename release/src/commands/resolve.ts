@@ -2,15 +2,15 @@
  * `resolve <version> <action>`: the explicit way out of every refusal about history, so nobody has
  * to write SQL against the tracking table by hand.
  */
-import { ExitCode, RefusedError } from "../errors.ts";
-import { COMMAND } from "../invocation.ts";
-import { recoveryResolution } from "../migration-state.ts";
-import { adviseRecovery } from "../recovery.ts";
-import { readRecordedState } from "../recorded-state.ts";
-import type { ResolveAction } from "../config.ts";
-import type { MigrationFile } from "../migration-files.ts";
-import { concurrentIndexTargets, dropInvalidIndexes, findInvalidIndexes } from "../invalid-indexes.ts";
-import type { MigrationRecord, MigrationStatus } from "../storage.ts";
+import { ExitCode, RefusedError } from "../shared/errors.ts";
+import { COMMAND } from "../shared/invocation.ts";
+import { recoveryResolution } from "../run/migration-state.ts";
+import { adviseRecovery } from "../run/recovery.ts";
+import { readRecordedState } from "../run/recorded-state.ts";
+import type { ResolveAction } from "../shared/config.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
+import { concurrentIndexTargets, dropInvalidIndexes, findInvalidIndexes } from "../database/invalid-indexes.ts";
+import type { MigrationRecord, MigrationStatus } from "../database/storage.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface ResolveOptions {

@@ -3,16 +3,16 @@
  * table for a person or one JSON document for a program. Read-only: it takes no lock, never creates
  * the tracking table, and reads in a read-only transaction, so the server itself refuses any write.
  */
-import { ExitCode, type Refusal } from "../errors.ts";
-import { classify, type MigrationEntry, type MigrationStateName, type StateOptions } from "../migration-state.ts";
-import { formatDuration } from "../duration.ts";
-import { firstLine } from "../sql-statements.ts";
-import { formatTable, plural } from "../table-format.ts";
-import type { MigrationLanguage } from "../migration-files.ts";
-import type { MigrationRecord } from "../storage.ts";
-import type { RunOutcome, RunSummary } from "../run-history.ts";
-import { findDrift, type SchemaDrift } from "../drift.ts";
-import { readRecordedState } from "../recorded-state.ts";
+import { ExitCode, type Refusal } from "../shared/errors.ts";
+import { classify, type MigrationEntry, type MigrationStateName, type StateOptions } from "../run/migration-state.ts";
+import { formatDuration } from "../shared/duration.ts";
+import { firstLine } from "../files/sql-statements.ts";
+import { formatTable, plural } from "../shared/table-format.ts";
+import type { MigrationLanguage } from "../files/migration-files.ts";
+import type { MigrationRecord } from "../database/storage.ts";
+import type { RunOutcome, RunSummary } from "../database/run-history.ts";
+import { findDrift, type SchemaDrift } from "../database/drift.ts";
+import { readRecordedState } from "../run/recorded-state.ts";
 import type { ReadOnlyRun } from "./context.ts";
 
 export interface StatusOptions {

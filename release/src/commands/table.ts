@@ -6,9 +6,9 @@
  * a new command is one entry here and its handler file.
  */
 import { z } from "zod";
-import type { ExitCode } from "../errors.ts";
-import { parseVersion, type CommandInput, type CommandSyntax, type FlagName, type ResolveAction } from "../config.ts";
-import { MIGRATION_NAME_WORDS } from "../migration-files.ts";
+import type { ExitCode } from "../shared/errors.ts";
+import { parseVersion, type CommandInput, type CommandSyntax, type FlagName, type ResolveAction } from "../shared/config.ts";
+import { MIGRATION_NAME_WORDS } from "../files/migration-files.ts";
 import { up } from "./up.ts";
 import { status } from "./status.ts";
 import { plan } from "./plan.ts";

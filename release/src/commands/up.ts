@@ -2,17 +2,17 @@
  * `up` (the default command): apply every pending migration in version order, after checking that
  * history is intact, the order is right and every pending file is valid SQL for its mode.
  */
-import { ExitCode, RefusedError } from "../errors.ts";
-import { classify, planUp, type UpPlan } from "../migration-state.ts";
-import type { Logger } from "../log.ts";
-import { applyMigrations, planMigrations } from "../runner.ts";
-import { migrationAttributes } from "../run-events.ts";
+import { ExitCode, RefusedError } from "../shared/errors.ts";
+import { classify, planUp, type UpPlan } from "../run/migration-state.ts";
+import type { Logger } from "../shared/log.ts";
+import { applyMigrations, planMigrations } from "../run/runner.ts";
+import { migrationAttributes } from "../run/run-events.ts";
 import { enforceLintGate } from "../lint/lint.ts";
-import { checkSchema, driftRefusal, driftSummary } from "../drift.ts";
-import type { RecordedSchema } from "../run-history.ts";
-import { formatDuration } from "../duration.ts";
-import { readRecordedState } from "../recorded-state.ts";
-import { refuseUnmanagedDatabase } from "../unmanaged-database.ts";
+import { checkSchema, driftRefusal, driftSummary } from "../database/drift.ts";
+import type { RecordedSchema } from "../database/run-history.ts";
+import { formatDuration } from "../shared/duration.ts";
+import { readRecordedState } from "../run/recorded-state.ts";
+import { refuseUnmanagedDatabase } from "../database/unmanaged-database.ts";
 import type { LockedRun } from "./context.ts";
 
 export interface UpOptions {

@@ -14,23 +14,23 @@
  * The scratch database is always dropped, whatever happens; the real database named in the URL is
  * only connected to, to create and drop it.
  */
-import { ExitCode, MigrationFailedError, RefusedError, RunAbortedError, type Refusal, failureDocument } from "../errors.ts";
-import { throwIfCancelled } from "../cancellation.ts";
-import { errorCode } from "../database.ts";
-import { applyInScratch, withScratchDatabase, type ScratchSession } from "../scratch-database.ts";
-import { describeTarget } from "../redact.ts";
-import { formatDuration } from "../duration.ts";
-import { formatTable, plural } from "../table-format.ts";
-import { planMigrations, type PlannedMigration } from "../runner.ts";
-import { migrationAttributes } from "../run-events.ts";
-import { describeDifference, diffSnapshots, type SnapshotDifference } from "../schema-snapshot/diff.ts";
-import { takeSnapshot } from "../schema-snapshot/snapshot.ts";
-import type { SchemaSnapshot } from "../schema-snapshot/types.ts";
+import { ExitCode, MigrationFailedError, RefusedError, RunAbortedError, type Refusal, failureDocument } from "../shared/errors.ts";
+import { throwIfCancelled } from "../shared/cancellation.ts";
+import { errorCode } from "../database/database.ts";
+import { applyInScratch, withScratchDatabase, type ScratchSession } from "../run/scratch-database.ts";
+import { describeTarget } from "../shared/redact.ts";
+import { formatDuration } from "../shared/duration.ts";
+import { formatTable, plural } from "../shared/table-format.ts";
+import { planMigrations, type PlannedMigration } from "../run/runner.ts";
+import { migrationAttributes } from "../run/run-events.ts";
+import { describeDifference, diffSnapshots, type SnapshotDifference } from "../database/schema-snapshot/diff.ts";
+import { takeSnapshot } from "../database/schema-snapshot/snapshot.ts";
+import type { SchemaSnapshot } from "../database/schema-snapshot/types.ts";
 import { sqlRollback, typeScriptRollback, type PlannedRollback } from "./down.ts";
-import type { Config } from "../config.ts";
-import type { Logger } from "../log.ts";
-import type { MigrationFile } from "../migration-files.ts";
-import type { SqlParser } from "../sql-statements.ts";
+import type { Config } from "../shared/config.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
+import type { SqlParser } from "../files/sql-statements.ts";
 import type { WriteDocument } from "./context.ts";
 
 export interface VerifyRollbacksOptions {

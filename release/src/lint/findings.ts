@@ -3,7 +3,7 @@
  * the findings of each file, the files skipped, and the counts that decide whether it blocks.
  */
 import type { FindingLevel, RuleSource } from "./catalog.ts";
-import type { LintMode } from "../config.ts";
+import type { LintMode } from "../shared/config.ts";
 
 export interface Finding {
   /** File name, relative to the migrations folder. */

@@ -5,9 +5,9 @@
  */
 import { join } from "node:path";
 import { z } from "zod";
-import { ConfigError } from "../errors.ts";
+import { ConfigError } from "../shared/errors.ts";
 import { isKnownRule, ruleSpec, type RuleLevel } from "./catalog.ts";
-import { LINT_MODE_VARIABLE } from "../config.ts";
+import { LINT_MODE_VARIABLE } from "../shared/config.ts";
 
 export const LINT_CONFIG_FILE = "lint.toml";
 

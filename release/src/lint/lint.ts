@@ -3,15 +3,15 @@
  * lint.toml, waivers from the files, and the one-run relax switch. `check` runs it over every file
  * without a database; `up` runs it over the pending files before applying any.
  */
-import { RefusedError, type Refusal } from "../errors.ts";
-import { checkpoints, type Checkpoint } from "../cancellation.ts";
-import { lineColumnAtByte } from "../source-position.ts";
-import type { Logger } from "../log.ts";
-import type { MigrationFile } from "../migration-files.ts";
-import type { SqlComment, SqlParser, Statement } from "../sql-statements.ts";
+import { RefusedError, type Refusal } from "../shared/errors.ts";
+import { checkpoints, type Checkpoint } from "../shared/cancellation.ts";
+import { lineColumnAtByte } from "../files/source-position.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
+import type { SqlComment, SqlParser, Statement } from "../files/sql-statements.ts";
 import { isKnownRule, ruleSpec, squawkRuleNames, RULES, type FindingLevel, type RuleSource } from "./catalog.ts";
 import { RELAXED_NOTE, levelOf, readLintConfig, type LintConfig } from "./lint-config.ts";
-import type { LintMode } from "../config.ts";
+import type { LintMode } from "../shared/config.ts";
 import { jobRuleFindings } from "./rules.ts";
 import { locateSquawk, runSquawk, SquawkFailedError, type SquawkFinding, type SquawkLocation } from "./squawk.ts";
 import { applyWaivers, findWaivers, statementIndexAt, WAIVER_MARK, WAIVER_RULES, WAIVER_SYNTAX, type RuleState } from "./waivers.ts";

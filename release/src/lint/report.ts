@@ -3,10 +3,10 @@
  * document for a program, and as log events for a deploy. A finding the relax switch turned into a
  * warning says so on every line about it.
  */
-import type { Logger } from "../log.ts";
-import { plural } from "../table-format.ts";
+import type { Logger } from "../shared/log.ts";
+import { plural } from "../shared/table-format.ts";
 import { RELAXED_NOTE } from "./lint-config.ts";
-import { LINT_MODE_VARIABLE } from "../config.ts";
+import { LINT_MODE_VARIABLE } from "../shared/config.ts";
 import { countFindings, type Finding, type LintCounts, type LintReport, type SkippedFile } from "./findings.ts";
 
 /** `file:line: level rule: message`, where level is error, warning or waived. */

@@ -3,9 +3,9 @@
  * (PostgreSQL 18's own grammar), so comments, quoting, letter case and line breaks never matter.
  */
 import type { DefElem, Node, ObjectType, RenameStmt } from "libpg-query";
-import { transactionControlRefusals, type Statement } from "../sql-statements.ts";
-import type { Checkpoint } from "../cancellation.ts";
-import type { MigrationFile } from "../migration-files.ts";
+import { transactionControlRefusals, type Statement } from "../files/sql-statements.ts";
+import type { Checkpoint } from "../shared/cancellation.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
 
 export interface JobFinding {
   readonly rule: string;

@@ -5,10 +5,10 @@
  */
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { MigrateError, ExitCode } from "../errors.ts";
-import { LINT_MODE_VARIABLE } from "../config.ts";
-import { lineStartByte } from "../source-position.ts";
-import type { MigrationFile } from "../migration-files.ts";
+import { MigrateError, ExitCode } from "../shared/errors.ts";
+import { LINT_MODE_VARIABLE } from "../shared/config.ts";
+import { lineStartByte } from "../files/source-position.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
 
 /** Where squawk is, or why it is not there. */
 export type SquawkLocation = { readonly binary: string } | { readonly unavailable: string };

@@ -7,9 +7,9 @@
  * Comments are found with PostgreSQL's own scanner, so `-- lint:allow` inside a string or a
  * function body is never taken for a waiver.
  */
-import { lineAtByte } from "../source-position.ts";
-import type { SqlSource } from "../migration-files.ts";
-import type { SqlComment, Statement } from "../sql-statements.ts";
+import { lineAtByte } from "../files/source-position.ts";
+import type { SqlSource } from "../files/migration-files.ts";
+import type { SqlComment, Statement } from "../files/sql-statements.ts";
 
 export const WAIVER_SYNTAX = "-- lint:allow <rule> <reason>";
 /** Every waiver comment holds it: the parts of a file without it need no scanning for waivers. */

@@ -17,9 +17,9 @@
  */
 import { createHash } from "node:crypto";
 import { isAbsolute, join, relative, sep } from "node:path";
-import { ConfigError, RefusedError, type Refusal } from "./errors.ts";
+import { ConfigError, RefusedError, type Refusal } from "../shared/errors.ts";
 import { parseDirectives } from "./directives.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../shared/log.ts";
 
 /** What `lstat` says of an entry; node's `Stats` is one. */
 export interface EntryStats {

@@ -3,12 +3,12 @@
  * knows one state; `up`, `status` and `plan` all derive what they do and say from it, so they can
  * never disagree about a migration.
  */
-import type { Refusal } from "./errors.ts";
-import type { MigrationFile } from "./migration-files.ts";
-import type { MigrationRecord } from "./storage.ts";
+import type { Refusal } from "../shared/errors.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
+import type { MigrationRecord } from "../database/storage.ts";
 import type { RecoveryAdvice } from "./recovery.ts";
-import type { AppliedEvidence } from "./run-history.ts";
-import { COMMAND } from "./invocation.ts";
+import type { AppliedEvidence } from "../database/run-history.ts";
+import { COMMAND } from "../shared/invocation.ts";
 
 export type MigrationStateName = "applied" | "pending" | "held" | "failed" | "changed" | "missing" | "out_of_order" | "record_lost";
 

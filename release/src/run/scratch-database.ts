@@ -10,13 +10,13 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Sql } from "postgres";
-import { CancelledError, DatabaseUnavailableError } from "./errors.ts";
-import { cancelReasonOf, throwIfCancelled } from "./cancellation.ts";
-import { closeSession, errorCode, migrationSessionSettings, openSession, type Session } from "./database.ts";
-import { describeTarget } from "./redact.ts";
+import { CancelledError, DatabaseUnavailableError } from "../shared/errors.ts";
+import { cancelReasonOf, throwIfCancelled } from "../shared/cancellation.ts";
+import { closeSession, errorCode, migrationSessionSettings, openSession, type Session } from "../database/database.ts";
+import { describeTarget } from "../shared/redact.ts";
 import { runModuleFunction, runStatements, type PlannedMigration } from "./runner.ts";
-import type { MigrationPolicy, Runner } from "./config.ts";
-import type { Logger } from "./log.ts";
+import type { MigrationPolicy, Runner } from "../shared/config.ts";
+import type { Logger } from "../shared/log.ts";
 
 /** What the scratch database is being used for right now, for the log when the run is cancelled. */
 export interface Activity {

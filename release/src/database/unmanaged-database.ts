@@ -4,11 +4,11 @@
  * or worse, succeed on a schema nobody checked. Refused, as Flyway refuses a non-empty schema
  * without its history table, with the command that adopts it.
  */
-import { RefusedError } from "./errors.ts";
-import { COMMAND } from "./invocation.ts";
-import type { TableName } from "./config.ts";
+import { RefusedError } from "../shared/errors.ts";
+import { COMMAND } from "../shared/invocation.ts";
+import type { TableName } from "../shared/config.ts";
 import type { Queryable } from "./database.ts";
-import type { MigrationFile } from "./migration-files.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
 
 /** How many of the objects found the refusal names. */
 const NAMED_OBJECTS = 5;

@@ -4,7 +4,7 @@
  * same one that writes the tracking row, so a failure half-way leaves neither.
  */
 import type { TransactionSql } from "postgres";
-import { RefusedError, type SourceLocation } from "./errors.ts";
+import { RefusedError, type SourceLocation } from "../shared/errors.ts";
 import type { MigrationFile } from "./migration-files.ts";
 
 export type MigrationFunction = (sql: TransactionSql) => Promise<unknown>;

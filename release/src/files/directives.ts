@@ -3,8 +3,8 @@
  * Each directive's value is parsed with zod, like every other input from outside.
  */
 import { z } from "zod";
-import { duration } from "./duration.ts";
-import { DIRECTIVE_VALUE_CHECK, type Refusal } from "./errors.ts";
+import { duration } from "../shared/duration.ts";
+import { DIRECTIVE_VALUE_CHECK, type Refusal } from "../shared/errors.ts";
 
 export interface Directives {
   /** False when the file opts out with `-- migrate:no-transaction`. */

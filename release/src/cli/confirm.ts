@@ -3,9 +3,9 @@
  * happen and has five seconds to press Ctrl-C; a script must say --yes, so nothing destructive
  * ever runs because a pipe happened to be connected.
  */
-import { CancelledError, ConfigError } from "./errors.ts";
-import { cancelReasonOf } from "./cancellation.ts";
-import type { Logger } from "./log.ts";
+import { CancelledError, ConfigError } from "../shared/errors.ts";
+import { cancelReasonOf } from "../shared/cancellation.ts";
+import type { Logger } from "../shared/log.ts";
 
 export const CONFIRM_WAIT_MS = 5_000;
 

@@ -7,9 +7,9 @@
  */
 import { JobTable, qualifiedTable, type Queryable } from "./database.ts";
 import type { UmzugStorage } from "umzug";
-import type { TableName } from "./config.ts";
-import type { MigrationFile } from "./migration-files.ts";
-import type { Redactor } from "./redact.ts";
+import type { TableName } from "../shared/config.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
+import type { Redactor } from "../shared/redact.ts";
 
 export type MigrationStatus = "applied" | "held" | "running" | "failed";
 

@@ -6,7 +6,7 @@
  * Times come from the server (`pg_locks.waitstart` and `clock_timestamp()`), so they are on one
  * clock. A wait's start is exact; its end is known to within one poll interval.
  */
-import { RunAbortedError } from "./errors.ts";
+import { RunAbortedError } from "../shared/errors.ts";
 import type { Queryable } from "./database.ts";
 
 /** Often enough to catch a wait a person would care about; cheap enough to run for minutes. */

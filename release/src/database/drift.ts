@@ -9,9 +9,9 @@
  */
 import { describeDifference, diffSnapshots } from "./schema-snapshot/diff.ts";
 import { parseStoredSnapshot, snapshotFingerprint, snapshotHash, takeSnapshot } from "./schema-snapshot/snapshot.ts";
-import { COMMAND } from "./invocation.ts";
-import type { Refusal } from "./errors.ts";
-import type { TableName } from "./config.ts";
+import { COMMAND } from "../shared/invocation.ts";
+import type { Refusal } from "../shared/errors.ts";
+import type { TableName } from "../shared/config.ts";
 import type { Queryable } from "./database.ts";
 import type { RecordedSchema, RunHistory } from "./run-history.ts";
 

@@ -5,12 +5,12 @@
  * The key is the bigint whose bytes are the ASCII text "STUDIOMG": 6004517954967784775. In
  * `pg_locks` it shows as locktype 'advisory', classid 1398035780, objid 1229933895, objsubid 1.
  */
-import { DatabaseUnavailableError, RunAbortedError } from "./errors.ts";
+import { DatabaseUnavailableError, RunAbortedError } from "../shared/errors.ts";
 import { errorCode, type Session, type Queryable } from "./database.ts";
-import { formatDuration } from "./duration.ts";
-import { throwIfCancelled } from "./cancellation.ts";
+import { formatDuration } from "../shared/duration.ts";
+import { throwIfCancelled } from "../shared/cancellation.ts";
 import { CONNECT_DIRECTLY } from "./pooler.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "../shared/log.ts";
 
 export const MIGRATION_LOCK_KEY = "6004517954967784775";
 const LOCK_CLASSID = 1398035780;

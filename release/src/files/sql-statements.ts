@@ -5,9 +5,9 @@
  * literals masked.
  */
 import type { ParseResult, ScanResult } from "libpg-query";
-import { RefusedError, type Refusal, type SourceLocation } from "./errors.ts";
+import { RefusedError, type Refusal, type SourceLocation } from "../shared/errors.ts";
 import { maskPasswordLiterals, maskQuotedLiteral, type Scanner } from "./password-literals.ts";
-import type { Checkpoint } from "./cancellation.ts";
+import type { Checkpoint } from "../shared/cancellation.ts";
 import { byteOffsetOfCharacter, lineAtByte, lineColumnAtByte } from "./source-position.ts";
 import type { SqlSource } from "./migration-files.ts";
 

@@ -13,10 +13,10 @@
  * what the next run checks for drift, failed and cancelled runs included, so that what the job
  * itself committed is never reported as drift.
  */
-import type { TableName } from "./config.ts";
+import type { TableName } from "../shared/config.ts";
 import type { Sql } from "postgres";
 import { errorCode, JobTable, qualifiedTable, type Queryable } from "./database.ts";
-import type { LockAttempt } from "./errors.ts";
+import type { LockAttempt } from "../shared/errors.ts";
 import type { RunIdentity } from "./storage.ts";
 
 /** "STUDIOMH" as a bigint: serialises the creation of the history table (the migration lock is "STUDIOMG"). */

@@ -11,7 +11,7 @@
  * direct connection, or a plain TCP proxy (Railway's public TCP proxy), passes the server's own key
  * through, so the two agree.
  */
-import { DatabaseUnavailableError } from "./errors.ts";
+import { DatabaseUnavailableError } from "../shared/errors.ts";
 
 export const POOLER_DETECTED = "POOLER_DETECTED";
 

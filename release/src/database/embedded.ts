@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
-import { ConfigError, DatabaseUnavailableError } from "./errors.ts";
+import { ConfigError, DatabaseUnavailableError } from "../shared/errors.ts";
 import { loadEmbeddedPostgres, unreachableFolder, type EmbeddedPostgresClass } from "./embedded-runtime.ts";
 
 export interface EmbeddedServer {

@@ -4,13 +4,13 @@
  * for each migration that failed part-way, the facts that choose its repair. Every command
  * classifies from this one reading, so up, status and plan never disagree.
  */
-import type { Queryable } from "./database.ts";
-import type { MigrationFile } from "./migration-files.ts";
+import type { Queryable } from "../database/database.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
 import type { StateOptions } from "./migration-state.ts";
 import { adviseRecoveries } from "./recovery.ts";
-import type { RunHistory } from "./run-history.ts";
-import type { SqlParser } from "./sql-statements.ts";
-import type { MigrationRecord, MigrationStorage } from "./storage.ts";
+import type { RunHistory } from "../database/run-history.ts";
+import type { SqlParser } from "../files/sql-statements.ts";
+import type { MigrationRecord, MigrationStorage } from "../database/storage.ts";
 
 export interface RecordedState {
   readonly records: readonly MigrationRecord[];

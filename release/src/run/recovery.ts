@@ -5,11 +5,11 @@
  * whose indexes are all invalid or absent can run again once the invalid ones are dropped. Anything
  * else needs a person to look.
  */
-import type { Queryable } from "./database.ts";
-import { concurrentIndexTargets, indexBuildStates, type IndexBuildState } from "./invalid-indexes.ts";
-import type { MigrationFile } from "./migration-files.ts";
-import type { SqlParser } from "./sql-statements.ts";
-import type { MigrationRecord } from "./storage.ts";
+import type { Queryable } from "../database/database.ts";
+import { concurrentIndexTargets, indexBuildStates, type IndexBuildState } from "../database/invalid-indexes.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
+import type { SqlParser } from "../files/sql-statements.ts";
+import type { MigrationRecord } from "../database/storage.ts";
 
 export type RecoveryAction = "applied" | "rolled-back";
 

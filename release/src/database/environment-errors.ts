@@ -14,7 +14,7 @@
  *   3D000, a closed connection).
  */
 import postgres, { type Sql } from "postgres";
-import { DatabaseRefusedError, DatabaseUnavailableError, type MigrateError } from "./errors.ts";
+import { DatabaseRefusedError, DatabaseUnavailableError, type MigrateError } from "../shared/errors.ts";
 import { errorCode } from "./database.ts";
 
 /** The role, database and tables of a run: the fixes name them, ready to paste. */

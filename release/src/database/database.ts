@@ -4,12 +4,12 @@
  * retry and backoff inside a time limit.
  */
 import postgres, { type ISql, type Sql } from "postgres";
-import { DatabaseUnavailableError, SessionLostError } from "./errors.ts";
+import { DatabaseUnavailableError, SessionLostError } from "../shared/errors.ts";
 import { refuseProtocolPooler, refusedStartupParameter } from "./pooler.ts";
-import { formatDuration, postgresDuration } from "./duration.ts";
-import { pause } from "./cancellation.ts";
-import type { Logger } from "./log.ts";
-import type { MigrationPolicy, Runner, TableName } from "./config.ts";
+import { formatDuration, postgresDuration } from "../shared/duration.ts";
+import { pause } from "../shared/cancellation.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MigrationPolicy, Runner, TableName } from "../shared/config.ts";
 
 /** A session or a transaction: anything that runs queries. */
 export type Queryable = ISql<{}>;

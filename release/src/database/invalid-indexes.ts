@@ -4,7 +4,7 @@
  * names such indexes when the migration fails and drops them when the operator resolves it.
  */
 import type { Queryable } from "./database.ts";
-import type { Statement } from "./sql-statements.ts";
+import type { Statement } from "../files/sql-statements.ts";
 
 /** Where a concurrent index build puts its index. */
 export interface IndexTarget {

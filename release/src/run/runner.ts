@@ -5,25 +5,25 @@
  */
 import { loadUmzug, unwrapUmzug } from "./umzug.ts";
 import type { Sql, TransactionSql } from "postgres";
-import { CancelledError, LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, TransactionEscapedError, type LockAttempt, type Refusal, type ServerError } from "./errors.ts";
-import { cancelReasonOf, checkpoints, pause, throwIfCancelled } from "./cancellation.ts";
-import { describeBlockers, watchLockWaits, type WatchedBackend } from "./lock-waits.ts";
-import { concurrentIndexTargets, findInvalidIndexes } from "./invalid-indexes.ts";
-import { errorCode, type Queryable, type Session } from "./database.ts";
-import { postgresDuration } from "./duration.ts";
-import { plural } from "./table-format.ts";
-import { locateInFile, openTransactionRefusals, transactionControlRefusals, type SqlParser, type Statement } from "./sql-statements.ts";
-import { loadTypeScriptMigration, locateInModule, type MigrationFunction, type TypeScriptMigration } from "./typescript-migrations.ts";
-import type { HeldLock } from "./lock.ts";
+import { CancelledError, LockContentionError, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, TransactionEscapedError, type LockAttempt, type Refusal, type ServerError } from "../shared/errors.ts";
+import { cancelReasonOf, checkpoints, pause, throwIfCancelled } from "../shared/cancellation.ts";
+import { describeBlockers, watchLockWaits, type WatchedBackend } from "../database/lock-waits.ts";
+import { concurrentIndexTargets, findInvalidIndexes } from "../database/invalid-indexes.ts";
+import { errorCode, type Queryable, type Session } from "../database/database.ts";
+import { postgresDuration } from "../shared/duration.ts";
+import { plural } from "../shared/table-format.ts";
+import { locateInFile, openTransactionRefusals, transactionControlRefusals, type SqlParser, type Statement } from "../files/sql-statements.ts";
+import { loadTypeScriptMigration, locateInModule, type MigrationFunction, type TypeScriptMigration } from "../files/typescript-migrations.ts";
+import type { HeldLock } from "../database/lock.ts";
 import type { RunEvents } from "./run-events.ts";
-import type { Logger } from "./log.ts";
-import type { MigrationFile, SqlSource } from "./migration-files.ts";
-import type { MigrationPolicy } from "./config.ts";
-import type { MigrationContext, MigrationStorage } from "./storage.ts";
-import { COMMAND } from "./invocation.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MigrationFile, SqlSource } from "../files/migration-files.ts";
+import type { MigrationPolicy } from "../shared/config.ts";
+import type { MigrationContext, MigrationStorage } from "../database/storage.ts";
+import { COMMAND } from "../shared/invocation.ts";
 import { recoveryResolution } from "./migration-state.ts";
 import { adviseRecovery } from "./recovery.ts";
-import { serverCondition } from "./environment-errors.ts";
+import { serverCondition } from "../database/environment-errors.ts";
 
 /** A pending file, checked and ready to run. */
 export interface PlannedMigration {

@@ -3,24 +3,24 @@
  * command. Returns the exit code; only the entry file exits the process.
  */
 import type { Sql } from "postgres";
-import { CancelledError, ConfigError, DatabaseRefusedError, DatabaseUnavailableError, describeReason, ExitCode, MigrateError, RefusedError, type CancelReason } from "./errors.ts";
-import { environmentFailure, jobDatabase } from "./environment-errors.ts";
-import { cancelReasonOf, pause } from "./cancellation.ts";
-import { RunHistory, type RecordedSchema, type RunEnd } from "./run-history.ts";
-import { liveSchema } from "./drift.ts";
-import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource, type InstallLayout } from "./config.ts";
-import { createLogger, type Logger, type LogSink } from "./log.ts";
-import { describeTarget, Secrets, type Redactor } from "./redact.ts";
-import { closeSession, lockSessionSettings, migrationSessionSettings, openSession, type Session } from "./database.ts";
-import { withMigrationLock } from "./lock.ts";
-import { readMigrationFolder, warnIgnored, type JobFileSystem, type MigrationFile } from "./migration-files.ts";
-import { MigrationStorage, type RunIdentity } from "./storage.ts";
-import { loadSqlParser, type SqlParser } from "./sql-statements.ts";
-import { startEmbeddedPostgres } from "./embedded.ts";
+import { CancelledError, ConfigError, DatabaseRefusedError, DatabaseUnavailableError, describeReason, ExitCode, MigrateError, RefusedError, type CancelReason } from "../shared/errors.ts";
+import { environmentFailure, jobDatabase } from "../database/environment-errors.ts";
+import { cancelReasonOf, pause } from "../shared/cancellation.ts";
+import { RunHistory, type RecordedSchema, type RunEnd } from "../database/run-history.ts";
+import { liveSchema } from "../database/drift.ts";
+import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource, type InstallLayout } from "../shared/config.ts";
+import { createLogger, type Logger, type LogSink } from "../shared/log.ts";
+import { describeTarget, Secrets, type Redactor } from "../shared/redact.ts";
+import { closeSession, lockSessionSettings, migrationSessionSettings, openSession, type Session } from "../database/database.ts";
+import { withMigrationLock } from "../database/lock.ts";
+import { readMigrationFolder, warnIgnored, type JobFileSystem, type MigrationFile } from "../files/migration-files.ts";
+import { MigrationStorage, type RunIdentity } from "../database/storage.ts";
+import { loadSqlParser, type SqlParser } from "../files/sql-statements.ts";
+import { startEmbeddedPostgres } from "../database/embedded.ts";
 import { createConfirm } from "./confirm.ts";
-import { COMMANDS, type AnyCommandEntry } from "./commands/table.ts";
-import { logListener, runEvents } from "./run-events.ts";
-import type { ReadOnlyRun, WriteDocument } from "./commands/context.ts";
+import { COMMANDS, type AnyCommandEntry } from "../commands/table.ts";
+import { logListener, runEvents } from "../run/run-events.ts";
+import type { ReadOnlyRun, WriteDocument } from "../commands/context.ts";
 
 export interface Environment {
   readonly argv: readonly string[];

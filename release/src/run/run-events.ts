@@ -4,11 +4,11 @@
  * migration that server notices and cancellations are attributed to. Nothing below calls back up
  * into the code that set the run up.
  */
-import type { LockAttempt } from "./errors.ts";
-import type { Logger } from "./log.ts";
-import type { MigrationFile } from "./migration-files.ts";
-import type { RecordedSchema } from "./run-history.ts";
-import { formatDuration } from "./duration.ts";
+import type { LockAttempt } from "../shared/errors.ts";
+import type { Logger } from "../shared/log.ts";
+import type { MigrationFile } from "../files/migration-files.ts";
+import type { RecordedSchema } from "../database/run-history.ts";
+import { formatDuration } from "../shared/duration.ts";
 
 /** What is being done to a file: `up` applies it, `rehearse` runs it to roll it back, `down` undoes it. */
 export type FileAction = "apply" | "rehearse" | "roll back";

@@ -1,0 +1,75 @@
+/**
+ * The layers of docs/architecture.md, held against the code: no import circle anywhere under
+ * release/src, and no module importing from a layer above its own.
+ */
+import { describe, expect, test } from "bun:test";
+import { readdir, readFile } from "node:fs/promises";
+import { dirname, join, relative, resolve } from "node:path";
+import { REPO_ROOT } from "./support/run-migrate.ts";
+
+const SOURCE = join(REPO_ROOT, "release", "src");
+
+/** Each layer, and the layers it may import from (itself included). */
+const MAY_IMPORT: Record<string, readonly string[]> = {
+  cli: ["cli", "commands", "run", "database", "lint", "files", "shared"],
+  commands: ["commands", "run", "database", "lint", "files", "shared"],
+  run: ["run", "database", "lint", "files", "shared"],
+  database: ["database", "files", "shared"],
+  lint: ["lint", "files", "shared"],
+  files: ["files", "shared"],
+  shared: ["shared"],
+};
+
+/** Every relative import and re-export, type-only ones included: a module and the modules it names. */
+async function importGraph(): Promise<Map<string, string[]>> {
+  const files = (await readdir(SOURCE, { recursive: true })).filter((path) => path.endsWith(".ts")).map((path) => join(SOURCE, path));
+  const graph = new Map<string, string[]>();
+  for (const file of files) {
+    const text = await readFile(file, "utf8");
+    const targets = [...text.matchAll(/^\s*(?:import|export)[^'"]*?from\s+["'](\.[^"']+)["']/gm)].map((match) => resolve(dirname(file), match[1]!));
+    graph.set(file, targets);
+  }
+  return graph;
+}
+
+function layerOf(file: string): string {
+  return relative(SOURCE, file).split("/")[0]!;
+}
+
+function cycles(graph: Map<string, string[]>): string[] {
+  const found: string[] = [];
+  const state = new Map<string, "open" | "done">();
+  const path: string[] = [];
+  const visit = (file: string) => {
+    state.set(file, "open");
+    path.push(file);
+    for (const target of graph.get(file) ?? []) {
+      if (state.get(target) === "open") found.push(path.slice(path.indexOf(target)).concat(target).map((step) => relative(SOURCE, step)).join(" -> "));
+      else if (!state.has(target)) visit(target);
+    }
+    path.pop();
+    state.set(file, "done");
+  };
+  for (const file of graph.keys()) if (!state.has(file)) visit(file);
+  return found;
+}
+
+describe("the layers", () => {
+  test("every folder under release/src is a layer of docs/architecture.md", async () => {
+    const folders = (await readdir(SOURCE, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+    expect(folders.sort()).toEqual(Object.keys(MAY_IMPORT).sort());
+    const architecture = await readFile(join(REPO_ROOT, "docs", "architecture.md"), "utf8");
+    for (const layer of folders) expect(architecture).toContain(`\`src/${layer}/\``);
+  });
+
+  test("no import circle", async () => {
+    expect(cycles(await importGraph())).toEqual([]);
+  });
+
+  test("no module imports from a layer above its own", async () => {
+    const climbing = [...(await importGraph())].flatMap(([file, targets]) =>
+      targets.filter((target) => !MAY_IMPORT[layerOf(file)]!.includes(layerOf(target))).map((target) => `${relative(SOURCE, file)} -> ${relative(SOURCE, target)}`),
+    );
+    expect(climbing).toEqual([]);
+  });
+});
