@@ -3,7 +3,7 @@
  * command. Returns the exit code; only the entry file exits the process.
  */
 import type { Sql } from "postgres";
-import { CancelledError, ConfigError, DatabaseRefusedError, DatabaseUnavailableError, describeReason, ExitCode, MigrateError, RefusedError, type CancelReason } from "../shared/errors.ts";
+import { CancelledError, ConfigError, DatabaseRefusedError, DatabaseUnavailableError, ExitCode, MigrateError, RefusedError, type CancelReason } from "../shared/errors.ts";
 import { environmentFailure, jobDatabase } from "../database/environment-errors.ts";
 import { cancelReasonOf, pause } from "../shared/cancellation.ts";
 import { RunHistory, type RecordedSchema, type RunEnd } from "../database/run-history.ts";
@@ -11,7 +11,7 @@ import { liveSchema } from "../database/drift.ts";
 import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource, type InstallLayout } from "../shared/config.ts";
 import { createLogger, type Logger, type LogSink } from "../shared/log.ts";
 import { describeTarget, Secrets, type Redactor } from "../shared/redact.ts";
-import { closeSession, lockSessionSettings, migrationSessionSettings, openSession, type Session } from "../database/database.ts";
+import { lockSessionSettings, migrationSessionSettings, type Session } from "../database/database.ts";
 import { withMigrationLock } from "../database/lock.ts";
 import { readMigrationFolder, warnIgnored, type JobFileSystem, type MigrationFile } from "../files/migration-files.ts";
 import { MigrationStorage, type RunIdentity } from "../database/storage.ts";
@@ -19,6 +19,7 @@ import { loadSqlParser, type SqlParser } from "../files/sql-statements.ts";
 import { startEmbeddedPostgres } from "../database/embedded.ts";
 import { createConfirm } from "./confirm.ts";
 import { COMMANDS, type AnyCommandEntry } from "../commands/table.ts";
+import { withRunSessions } from "../run/run-sessions.ts";
 import { logListener, runEvents } from "../run/run-events.ts";
 import type { ReadOnlyRun, WriteDocument } from "../commands/context.ts";
 
@@ -168,115 +169,77 @@ async function runAgainst(
 
   let currentMigration: string | undefined;
   let activity = "connecting";
-  const connect = (role: string, settings?: Record<string, string>) =>
-    openSession({
-      role,
-      url,
-      connectTimeoutMs: config.connectTimeoutMs,
-      runner,
-      logger,
-      signal,
-      ...(settings ? { settings } : {}),
-      onNotice: (notice) => {
-        const log = notice.severity === "WARNING" ? logger.warn : logger.info;
-        log("notice", `${currentMigration ?? "server"}: ${notice.severity ?? "NOTICE"} ${notice.message}`, { migration: currentMigration, code: notice.code });
-      },
-    });
-  const sessions: Session[] = [];
   const interrupted = () => (currentMigration ? `applying ${currentMigration}` : activity);
-  const stopCancelling = cancelQueriesOnAbort(signal, sessions, logger, interrupted);
-  /**
-   * Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143.
-   * Whatever a query on a closed connection failed with, that session was lost: say which.
-   * A condition of the environment met by the job's own statements says what it is.
-   */
-  const explain = (error: unknown) => {
-    const reason = cancelReasonOf(signal);
-    if (reason && !(error instanceof CancelledError)) return new CancelledError(reason, interrupted());
-    const lost = sessions.find((session) => session.lost);
-    if (lost && !(error instanceof MigrateError)) return lost.lostError(error);
-    const where = sessions[0] && jobDatabase(sessions[0].sql, config.table.schema, [storage.qualifiedName, history.qualifiedName]);
-    return environmentFailure(error, { doing: interrupted(), where }) ?? error;
-  };
-  try {
-    const locking = entry.needs === "locked";
-    // Both sessions connect at once: each costs a round trip or three of authentication.
-    const [work, lockSession] = await connectAll([connect("migration", migrationSessionSettings(config.policy)), ...(locking ? [connect("lock", lockSessionSettings(config.policy))] : [])], sessions);
-    const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode, signal };
-    const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
-    activity = `running ${entry.name}`;
-    if (entry.needs === "read") return await entry.invoke(readOnly, options);
-    if (entry.needs !== "locked" || !lockSession) throw new Error(`${entry.name} does not run against the target database`);
-
-    const { recorded } = entry;
-    let unchangedSchema: RecordedSchema | undefined;
-    if (recorded) {
-      activity = `recording the run in ${history.qualifiedName}`;
-      await history.recordStart(lockSession.sql, entry.recordedAs(options));
-    }
-    activity = "waiting for the migration lock";
-    const locked = withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger, signal }, (lock) => {
+  const sessionOptions = { url, connectTimeoutMs: config.connectTimeoutMs, runner, logger, signal, migration: () => currentMigration, activity: interrupted };
+  return withRunSessions(sessionOptions, async (sessions) => {
+    /**
+     * Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143.
+     * Whatever a query on a closed connection failed with, that session was lost: say which.
+     * A condition of the environment met by the job's own statements says what it is.
+     */
+    const explain = (error: unknown) => {
+      const reason = cancelReasonOf(signal);
+      if (reason && !(error instanceof CancelledError)) return new CancelledError(reason, interrupted());
+      const lost = sessions.all.find((session) => session.lost);
+      if (lost && !(error instanceof MigrateError)) return lost.lostError(error);
+      const first = sessions.all[0];
+      const where = first && jobDatabase(first.sql, config.table.schema, [storage.qualifiedName, history.qualifiedName]);
+      return environmentFailure(error, { doing: interrupted(), where }) ?? error;
+    };
+    try {
+      const locking = entry.needs === "locked";
+      const [work, lockSession] = await sessions.open([
+        { role: "migration", settings: migrationSessionSettings(config.policy) },
+        ...(locking ? [{ role: "lock", settings: lockSessionSettings(config.policy) }] : []),
+      ]);
+      const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode, signal };
+      const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
       activity = `running ${entry.name}`;
-      return entry.invoke({
-        ...readOnly,
-        lock,
-        monitor: { sql: lockSession.sql, workPid: work!.pid },
-        policy: config.policy,
-        signal,
-        events: runEvents([
-          logListener(logger),
-          // Server notices and a cancellation name the file being worked on.
-          (event) => {
-            if (event.type === "file_started") currentMigration = event.file.name;
-            if (event.type === "files_done") currentMigration = undefined;
-          },
-          // The run history: every lost attempt, and the schema a run that changed nothing found.
-          async (event) => {
-            if (event.type === "attempt_lost") await history.recordLostAttempt(lockSession.sql, event.file.name, event.attempt);
-            if (event.type === "schema_unchanged") unchangedSchema = event.schema;
-          },
-        ]),
-        confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal), signal }),
-        scratch: { url, connectTimeoutMs: config.connectTimeoutMs, runner, policy: config.policy, logger, signal },
-      }, options);
-    });
-    const outcome = locked.catch((error: unknown) => Promise.reject(explain(error)));
-    const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
-    // The lock's session writes the history; if it was lost, the migration session does, and if
-    // both were, a session opened for that alone (it runs no migration SQL, only the record).
-    const recorder = async () => [lockSession, work!].find((session) => !session.lost) ?? (await connectAll([connect("history")], sessions))[0]!;
-    return recorded ? await recordOutcome(history, recorder, services, outcome, schemaNow) : await outcome;
-  } catch (error) {
-    throw explain(error);
-  } finally {
-    stopCancelling();
-    await Promise.all(sessions.map(closeSession));
-  }
-}
+      if (entry.needs === "read") return await entry.invoke(readOnly, options);
+      if (entry.needs !== "locked" || !lockSession) throw new Error(`${entry.name} does not run against the target database`);
 
-/** Opens sessions side by side; every one that opened goes into `opened`, so all are closed even if another failed. */
-async function connectAll(connecting: readonly Promise<Session>[], opened: Session[]): Promise<Session[]> {
-  const results = await Promise.allSettled(connecting.map((session) => session.then((open) => (opened.push(open), open))));
-  const failed = results.find((result) => result.status === "rejected");
-  if (failed) throw failed.reason;
-  return results.map((result) => (result as PromiseFulfilledResult<Session>).value);
-}
-
-/**
- * On SIGTERM, SIGINT or the run budget, each session's running query is cancelled from the other
- * session (a busy session cannot cancel itself), so its transaction rolls back at once.
- */
-function cancelQueriesOnAbort(signal: AbortSignal, sessions: readonly Session[], logger: Logger, interrupted: () => string): () => void {
-  const cancel = () => {
-    const reason = cancelReasonOf(signal);
-    if (reason) logger.warn("cancelling", `${describeReason(reason)}: cancelling while ${interrupted()}`, { interrupted: interrupted() });
-    for (const target of sessions) {
-      const other = sessions.find((session) => session !== target && !session.lost);
-      if (other && !target.lost) other.sql`select pg_cancel_backend(${target.pid})`.catch(() => undefined);
+      const { recorded } = entry;
+      let unchangedSchema: RecordedSchema | undefined;
+      if (recorded) {
+        activity = `recording the run in ${history.qualifiedName}`;
+        await history.recordStart(lockSession.sql, entry.recordedAs(options));
+      }
+      activity = "waiting for the migration lock";
+      const locked = withMigrationLock(lockSession, { waitMs: config.lockWaitMs, logger, signal }, (lock) => {
+        activity = `running ${entry.name}`;
+        return entry.invoke({
+          ...readOnly,
+          lock,
+          monitor: { sql: lockSession.sql, workPid: work!.pid },
+          policy: config.policy,
+          signal,
+          events: runEvents([
+            logListener(logger),
+            // Server notices and a cancellation name the file being worked on.
+            (event) => {
+              if (event.type === "file_started") currentMigration = event.file.name;
+              if (event.type === "files_done") currentMigration = undefined;
+            },
+            // The run history: every lost attempt, and the schema a run that changed nothing found.
+            async (event) => {
+              if (event.type === "attempt_lost") await history.recordLostAttempt(lockSession.sql, event.file.name, event.attempt);
+              if (event.type === "schema_unchanged") unchangedSchema = event.schema;
+            },
+          ]),
+          confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal), signal }),
+          scratch: { url, connectTimeoutMs: config.connectTimeoutMs, runner, policy: config.policy, logger, signal },
+        }, options);
+      });
+      const outcome = locked.catch((error: unknown) => Promise.reject(explain(error)));
+      const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
+      // The lock's session writes the history; if it was lost, the migration session does, and if
+      // both were, a session opened for that alone (it runs no migration SQL, only the record).
+      const recorder = async () => [lockSession, work!].find((session) => !session.lost) ?? (await sessions.open([{ role: "history" }]))[0]!;
+      return recorded ? await recordOutcome(history, recorder, services, outcome, schemaNow) : await outcome;
+    } catch (error) {
+      throw explain(error);
     }
-  };
-  signal.addEventListener("abort", cancel, { once: true });
-  return () => signal.removeEventListener("abort", cancel);
+  });
 }
 
 /**

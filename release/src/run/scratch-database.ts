@@ -12,7 +12,8 @@ import { randomBytes } from "node:crypto";
 import type { Sql } from "postgres";
 import { CancelledError, DatabaseUnavailableError } from "../shared/errors.ts";
 import { cancelReasonOf, throwIfCancelled } from "../shared/cancellation.ts";
-import { closeSession, errorCode, migrationSessionSettings, openSession, type Session } from "../database/database.ts";
+import { closeSession, errorCode, migrationSessionSettings, type Session } from "../database/database.ts";
+import { withRunSessions } from "./run-sessions.ts";
 import { describeTarget } from "../shared/redact.ts";
 import { runModuleFunction, runStatements, type PlannedMigration } from "./runner.ts";
 import type { MigrationPolicy, Runner } from "../shared/config.ts";
@@ -59,27 +60,22 @@ export async function withScratchDatabase<T>(server: ScratchServer, purpose: Scr
   throwIfCancelled(server.signal, "creating the scratch database");
   const database = `${purpose.prefix}${randomBytes(4).toString("hex")}`;
   const activity: Activity = { current: "connecting", migration: undefined };
-  const admin = await connect(server, server.url, activity);
-  try {
-    await createDatabase(admin, database, server, purpose);
-    let scratch: Session | undefined;
-    const stopCancelling = cancelOnAbort(server, admin, () => scratch, activity);
+  const options = { ...server, migration: () => activity.migration, activity: () => activity.current };
+  return withRunSessions(options, async (sessions) => {
+    const [admin] = await sessions.open([{ role: "server" }]);
+    await createDatabase(admin!, database, server, purpose);
     try {
       activity.current = "connecting to the scratch database";
-      scratch = await connect(server, urlOfDatabase(server.url, database), activity, migrationSessionSettings(server.policy));
-      const session = scratch;
-      const result = await body({ sql: session.sql, reset: () => session.reset(), activity, signal: server.signal });
+      const [scratch] = await sessions.open([{ role: "scratch", url: urlOfDatabase(server.url, database), settings: migrationSessionSettings(server.policy) }]);
+      const result = await body({ sql: scratch!.sql, reset: () => scratch!.reset(), activity, signal: server.signal });
       return { database, result };
     } catch (error) {
       throw asCancelled(error, server.signal, activity);
     } finally {
-      stopCancelling();
-      await closeSession(scratch);
-      await dropDatabase(admin, database, server.logger);
+      await Promise.all(sessions.all.filter((session) => session !== admin).map(closeSession));
+      await dropDatabase(admin!, database, server.logger);
     }
-  } finally {
-    await closeSession(admin);
-  }
+  });
 }
 
 /** As `up` runs it, without a tracking row: one transaction, or statement by statement for a no-transaction file. */
@@ -94,21 +90,6 @@ export async function applyInScratch(scratch: ScratchSession, plan: PlannedMigra
     await runStatements(sql, file, statements, { outcome: () => outcome });
   }
   await scratch.reset();
-}
-
-function connect(server: ScratchServer, url: string, activity: Activity, settings?: Record<string, string>): Promise<Session> {
-  return openSession({
-    url,
-    connectTimeoutMs: server.connectTimeoutMs,
-    runner: server.runner,
-    logger: server.logger,
-    signal: server.signal,
-    ...(settings ? { settings } : {}),
-    onNotice: (notice) => {
-      const log = notice.severity === "WARNING" ? server.logger.warn : server.logger.info;
-      log("notice", `${activity.migration ?? "server"}: ${notice.severity ?? "NOTICE"} ${notice.message}`, { migration: activity.migration, code: notice.code });
-    },
-  });
 }
 
 /** The same server, user and options, another database. */
@@ -146,16 +127,6 @@ async function dropDatabase(admin: Session, database: string, logger: Logger): P
       code: errorCode(error),
     });
   }
-}
-
-function cancelOnAbort(server: ScratchServer, admin: Session, scratch: () => Session | undefined, activity: Activity): () => void {
-  const cancel = () => {
-    server.logger.warn("cancelling", `cancelling while ${activity.current}`, { interrupted: activity.current });
-    const session = scratch();
-    if (session && !session.lost && !admin.lost) admin.sql`select pg_cancel_backend(${session.pid})`.catch(() => undefined);
-  };
-  server.signal.addEventListener("abort", cancel, { once: true });
-  return () => server.signal.removeEventListener("abort", cancel);
 }
 
 /** Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143. */
