@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { choosePort, startTestServer, TEST_PASSWORD, type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
+import { eventually } from "./support/eventually.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 import { assertOwnBackendHolds, MIGRATION_LOCK_KEY } from "../src/lock.ts";
 import { DatabaseUnavailableError } from "../src/errors.ts";
@@ -35,6 +36,9 @@ async function idleReader(db: TestDatabase) {
   return { pid, release: async () => { await reader`rollback`; await reader.end(); } };
 }
 
+/** Far beyond the wait a reader may have behind the migration's lock request (lock_timeout plus slack). */
+const READ_STUCK_MS = 10_000;
+
 const retries = (result: RunResult) => result.events.filter((e) => e.event === "migration_retry");
 
 describe("lock contention", () => {
@@ -46,16 +50,16 @@ describe("lock contention", () => {
     const job = watchBothStreams([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LOCK_TIMEOUT: `${lockTimeoutMs}ms`, MIGRATE_LOCK_ATTEMPTS: "10" } });
 
     // A third session keeps reading the table while the job retries: it may queue behind the
-    // migration's lock request, but only until that request times out.
-    const third = postgres(db.url, { max: 1, onnotice: () => undefined });
+    // migration's lock request, but only until that request times out. Its own statement_timeout
+    // turns a read stuck behind a migration that never gives way into a failure, not a hang.
+    const third = postgres(db.url, { max: 1, connection: { statement_timeout: READ_STUCK_MS }, onnotice: () => undefined });
     const readTimes: number[] = [];
-    let retried = 0;
-    while (retried < 2) {
+    await eventually("two migration_retry events while the table is busy", async () => {
       const started = performance.now();
       await third`select count(*) from accounts`;
       readTimes.push(performance.now() - started);
-      retried = (job.stderrSoFar().match(/"migration_retry"/g) ?? []).length;
-    }
+      return (job.stderrSoFar().match(/"migration_retry"/g) ?? []).length >= 2 ? true : undefined;
+    });
     await reader.release();
     const result = await job.result();
     await third.end();
@@ -113,9 +117,10 @@ describe("cancellation", () => {
     await writeFile(join(dir, "002_sleeper.sql"), sleeping);
     const job = watchBothStreams([], { url: db.url, migrationsDir: dir, env });
     // Wait until the statement runs on the server, not merely until the job logged it.
-    for (let rows = 0; rows === 0; ) {
-      rows = (await db.sql`select 1 from pg_stat_activity where application_name = 'studio-migrate' and query like 'select pg_sleep%'`).length;
-    }
+    await eventually("the migration's pg_sleep to run on the server", async () => {
+      const rows = await db.sql`select 1 from pg_stat_activity where application_name = 'studio-migrate' and query like 'select pg_sleep%'`;
+      return rows.length > 0 ? true : undefined;
+    });
     const signalledAt = performance.now();
     if (signal) job.child.kill(signal);
     const result = await job.result();

@@ -12,6 +12,7 @@ import { failure, migrationsFolder, runMigrate, type RunResult } from "./support
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
 import { tableExists } from "./support/catalog.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
+import { eventually } from "./support/eventually.ts";
 
 const server = useTestServer();
 
@@ -340,13 +341,13 @@ describe("the platform migrations", () => {
   });
 });
 
-/** Polls until the job's session waits on a lock; returns when PostgreSQL queued it, and its blockers. */
-async function waitUntilBlocked(db: TestDatabase): Promise<{ waitStart: Date; blocking: number[] }> {
-  for (;;) {
+/** Waits until the job's session waits on a lock; returns when PostgreSQL queued it, and its blockers. */
+function waitUntilBlocked(db: TestDatabase): Promise<{ waitStart: Date; blocking: number[] }> {
+  return eventually("the job's session to wait on a lock", async () => {
     const [row] = await db.sql<{ wait_start: Date; blocking: number[] }[]>`
       select l.waitstart as wait_start, pg_blocking_pids(a.pid) as blocking
       from pg_stat_activity a join pg_locks l on l.pid = a.pid and not l.granted
       where a.application_name = 'studio-migrate' and a.wait_event_type = 'Lock' and l.waitstart is not null`;
-    if (row) return { waitStart: row.wait_start, blocking: row.blocking };
-  }
+    return row && { waitStart: row.wait_start, blocking: row.blocking };
+  });
 }
