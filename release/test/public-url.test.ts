@@ -10,7 +10,7 @@ import { join } from "node:path";
 import postgres, { type Sql } from "postgres";
 import { HELP, USAGE, parseConfig, requireTls, type Config } from "../src/config.ts";
 import { ConfigError } from "../src/errors.ts";
-import { TEST_PASSWORD, startTestServer, type TestServer } from "./support/postgres.ts";
+import { TEST_PASSWORD, startTestServer, type OwnedTestServer, type TestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { tableExists } from "./support/catalog.ts";
 
@@ -64,7 +64,7 @@ describe("--public-url: configuration", () => {
 });
 
 describe("--public-url: a real run", () => {
-  let server: TestServer;
+  let server: OwnedTestServer;
   beforeAll(async () => {
     server = await startTestServer();
   });
