@@ -10,6 +10,7 @@ import { loadEmbeddedPostgres } from "../../src/embedded-runtime.ts";
 import postgres, { type Sql } from "postgres";
 import { afterAll, beforeAll } from "bun:test";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -70,9 +71,18 @@ export function choosePort(): number {
   return 20_000 + Math.floor(Math.random() * 12_000);
 }
 
+/**
+ * Where test servers keep their throwaway data: in memory (tmpfs) where the machine has it. On
+ * these machines CREATE DATABASE, which each test runs, takes about 20 ms there and 120-350 ms on
+ * the disk, where every write waits behind the machine's other work.
+ */
+function dataParent(): string {
+  return existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+}
+
 export async function startTestServer({ port: fixedPort }: ServerOptions = {}): Promise<OwnedTestServer> {
   const PostgresServer = await loadChosenMajor();
-  const dataDir = await mkdtemp(join(tmpdir(), "migrate-test-pg-"));
+  const dataDir = await mkdtemp(join(dataParent(), "migrate-test-pg-"));
   // As root, PostgreSQL runs as a "postgres" user, which must be able to reach its data folder.
   await chmod(dataDir, 0o755);
   let lastError: unknown;
