@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 import { eventually } from "./support/eventually.ts";
@@ -59,7 +60,7 @@ describe("crash safety", () => {
       await run.child.exited;
       progress.push(await expectAtomic(db, count));
     }
-    const rerun = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const rerun = await runMain([], { url: db.url, migrationsDir: dir });
     expect(rerun.code).toBe(0);
     expect(await expectAtomic(db, count)).toBe(count - 1);
     const [ledger] = await db.sql`select count(*)::int as rows, count(distinct version)::int as versions from ledger`;
@@ -94,7 +95,7 @@ describe("the migration lock", () => {
   test("held past the wait limit: exit 3, naming the holder, nothing applied", async () => {
     const db = await server.fresh();
     const { holder, pid } = await holdLock(db);
-    const result = await runMigrate([], {
+    const result = await runMain([], {
       url: db.url,
       migrationsDir: await migrationsFolder({ "001_a.sql": "create table a (id int);\n" }),
       env: { MIGRATE_LOCK_WAIT: "1500ms" },
@@ -131,7 +132,7 @@ describe("lost connections", () => {
 
   async function startBlocked(db: TestDatabase) {
     const dir = await migrationsFolder({ "001_gate.sql": blocked["001_gate.sql"] });
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     await Bun.write(`${dir}/002_blocked.sql`, blocked["002_blocked.sql"]);
     const gate = postgres(db.url, { max: 1, onnotice: () => undefined });
     await gate`begin`;
@@ -156,7 +157,7 @@ describe("lost connections", () => {
     expect(failure(result).message).toContain("002_blocked.sql");
     expect(await tableExists(db.sql, "blocked_half")).toBe(false);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_gate": "applied" });
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     expect(await tableExists(db.sql, "blocked_rest")).toBe(true);
   });
 
