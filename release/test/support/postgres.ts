@@ -166,7 +166,7 @@ function databaseScope(urlFor: (database: string) => string): DatabaseScope {
 let sharedServer: Promise<OwnedTestServer> | undefined;
 let sharedServerStopsAfterAllFiles = false;
 
-export const STOP_SHARED_SERVER_PRELOAD = "release/test/support/stop-shared-server.ts";
+const STOP_SHARED_SERVER_PRELOAD = "release/test/support/stop-shared-server.ts";
 
 /** For the preload only: registers, once for the whole run, the hook that stops the shared server. */
 export function stopSharedServerAfterAllFiles(): void {
