@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startTestServer, type TestDatabase, type TestServer } from "../test/support/postgres.ts";
+import { startTestServer, type TestDatabase, type OwnedTestServer } from "../test/support/postgres.ts";
 import { PLATFORM_APPLIED, REPO_ROOT, finish, type RunResult } from "../test/support/run-migrate.ts";
 import { tableExists, trackedStatuses } from "../test/support/catalog.ts";
 import { missingTools } from "./support/commands.ts";
@@ -34,7 +34,7 @@ insert into broken_probe values (1);
 `,
 };
 
-let server: TestServer;
+let server: OwnedTestServer;
 let standIns: StandIns;
 let preDeploy: string[];
 

@@ -1,14 +1,15 @@
 /**
  * The operator commands: down (rollbacks, newest first, each with its tracking row), baseline
  * (adopting a database migrated by hand) and create (the next migration from a template), through
- * the real entry point against a real PostgreSQL.
+ * the job's main() against a real PostgreSQL (Ctrl-C at the pause, through a real terminal).
  */
 import { describe, expect, test } from "bun:test";
 import { appendFile, cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
 import { CTRL_C, runAtTerminal } from "./support/terminal.ts";
@@ -36,7 +37,7 @@ async function platformCopy(lastVersion: number, { releaseHold = false } = {}): 
 }
 
 function runner(db: TestDatabase | undefined, migrationsDir: string) {
-  return (args: string[] = []) => runMigrate(args, { url: db?.url, migrationsDir });
+  return (args: string[] = []) => runMain(args, { url: db?.url, migrationsDir });
 }
 
 async function migrated(migrationsDir: string) {
@@ -391,7 +392,7 @@ describe("create", () => {
     const original = (await readdir(dir)).sort();
     const created = async () => (await readdir(dir)).filter((name) => !original.includes(name)).sort();
 
-    const first = await runMigrate(["create", "add_widgets"], { migrationsDir: dir });
+    const first = await runMain(["create", "add_widgets"], { migrationsDir: dir });
     expect(first.code).toBe(0);
     expect(await created()).toEqual(["009_add_widgets.sql", "009_rollback.sql"]);
     expect(first.events.find((e) => e.event === "migration_created")?.message).toStartWith(
@@ -403,7 +404,7 @@ describe("create", () => {
     expect(template).toContain("009_rollback.sql");
     expect(await readFile(join(dir, "009_rollback.sql"), "utf8")).toContain("It must restore the schema exactly as it was before 009_add_widgets ran");
 
-    expect((await runMigrate(["create", "add_widgets"], { migrationsDir: dir })).code).toBe(0);
+    expect((await runMain(["create", "add_widgets"], { migrationsDir: dir })).code).toBe(0);
     expect(await created()).toEqual(["009_add_widgets.sql", "009_rollback.sql", "010_add_widgets.sql", "010_rollback.sql"]);
 
     const db = await server.fresh();
@@ -434,17 +435,17 @@ describe("create", () => {
 
   test("keeps a wider version width, and starts at 001 in an empty folder", async () => {
     const wide = await migrationsFolder({ "0001_first.sql": small["001_first.sql"] });
-    expect((await runMigrate(["create", "second"], { migrationsDir: wide })).code).toBe(0);
+    expect((await runMain(["create", "second"], { migrationsDir: wide })).code).toBe(0);
     expect((await readdir(wide)).sort()).toEqual(["0001_first.sql", "0002_rollback.sql", "0002_second.sql"]);
 
     const empty = await migrationsFolder({});
-    expect((await runMigrate(["create", "first"], { migrationsDir: empty })).code).toBe(0);
+    expect((await runMain(["create", "first"], { migrationsDir: empty })).code).toBe(0);
     expect((await readdir(empty)).sort()).toEqual(["001_first.sql", "001_rollback.sql"]);
   });
 
   test("a name that is not snake_case is a usage error and writes nothing", async () => {
     const dir = await migrationsFolder(small);
-    const result = await runMigrate(["create", "AddWidgets"], { migrationsDir: dir });
+    const result = await runMain(["create", "AddWidgets"], { migrationsDir: dir });
     expect(result.code).toBe(2);
     expect(failure(result).message).toContain('create takes one name in snake_case (lower-case words joined by _), e.g. create add_widgets; got "AddWidgets"');
     expect((await readdir(dir)).sort()).toEqual(Object.keys(small).sort());

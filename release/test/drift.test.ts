@@ -3,7 +3,8 @@ import { describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
+import { failure, migrationsFolder } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 
 const server = useTestServer();
@@ -14,7 +15,7 @@ const NEXT = "create table next_table (id bigint primary key);\n";
 async function migratedThenChangedByHand() {
   const db = await server.fresh();
   const dir = await migrationsFolder({ "001_items.sql": ITEMS });
-  expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+  expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
   // Behind the job's back, as someone with psql would.
   await db.sql`alter table items add column nickname text`;
   await writeFile(join(dir, "002_next.sql"), NEXT);
@@ -24,20 +25,20 @@ async function migratedThenChangedByHand() {
 describe("schema drift", () => {
   test("the next up warns, naming the column, and still applies", async () => {
     const { db, dir } = await migratedThenChangedByHand();
-    const result = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const result = await runMain([], { url: db.url, migrationsDir: dir });
     expect(result.code).toBe(0);
     const warning = result.events.find((e) => e.event === "schema_drift");
     expect(warning).toMatchObject({ level: "warn", differences: ["column public.items.nickname added (text, nullable)"] });
     expect(await tableExists(db.sql, "next_table")).toBe(true);
 
     // That run recorded the schema as it is now: the change is reported once, not on every deploy.
-    const again = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const again = await runMain([], { url: db.url, migrationsDir: dir });
     expect(again.events.filter((e) => e.event === "schema_drift")).toEqual([]);
   });
 
   test("with --strict-drift (or MIGRATE_STRICT_DRIFT=1) it exits 4 and applies nothing", async () => {
     const { db, dir } = await migratedThenChangedByHand();
-    for (const run of [() => runMigrate(["--strict-drift"], { url: db.url, migrationsDir: dir }), () => runMigrate([], { url: db.url, migrationsDir: dir, env: { MIGRATE_STRICT_DRIFT: "1" } })]) {
+    for (const run of [() => runMain(["--strict-drift"], { url: db.url, migrationsDir: dir }), () => runMain([], { url: db.url, migrationsDir: dir, env: { MIGRATE_STRICT_DRIFT: "1" } })]) {
       const result = await run();
       expect(result.code).toBe(4);
       expect(failure(result).message).toContain("column public.items.nickname added");
@@ -49,10 +50,10 @@ describe("schema drift", () => {
 
   test("status shows the drift, in text and JSON", async () => {
     const { db, dir } = await migratedThenChangedByHand();
-    const text = await runMigrate(["status"], { url: db.url, migrationsDir: dir, env: { LOG_FORMAT: "text" } });
+    const text = await runMain(["status"], { url: db.url, migrationsDir: dir, env: { LOG_FORMAT: "text" } });
     expect(text.stdout).toContain("schema changed outside migrations since");
     expect(text.stdout).toContain("  column public.items.nickname added (text, nullable)");
-    const json = await runMigrate(["status", "--json"], { url: db.url, migrationsDir: dir });
+    const json = await runMain(["status", "--json"], { url: db.url, migrationsDir: dir });
     const document = JSON.parse(json.stdout.split("\n")[0]!) as { drift: { differences: string[] } | null };
     expect(document.drift?.differences).toEqual(["column public.items.nickname added (text, nullable)"]);
   });
@@ -60,7 +61,7 @@ describe("schema drift", () => {
   test("an unchanged schema is known by its fingerprint from the first run on: later runs store no second copy of the snapshot", async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder({ "001_items.sql": ITEMS });
-    for (let run = 0; run < 3; run++) expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    for (let run = 0; run < 3; run++) expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     const rows = await db.sql`select schema_hash, schema_fingerprint, schema_snapshot is not null as stored from platform.schema_migrations_runs order by id`;
     const [first] = rows;
     expect(rows.map((row) => ({ ...row }))).toEqual([
@@ -73,9 +74,9 @@ describe("schema drift", () => {
   test("migrations themselves, and down, never count as drift", async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder({ "001_items.sql": ITEMS, "001_rollback.sql": "drop table items;\n", "002_next.sql": NEXT, "002_rollback.sql": "drop table next_table;\n" });
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
-    expect((await runMigrate(["down", "--to", "1", "--yes"], { url: db.url, migrationsDir: dir })).code).toBe(0);
-    const up = await runMigrate([], { url: db.url, migrationsDir: dir });
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain(["down", "--to", "1", "--yes"], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    const up = await runMain([], { url: db.url, migrationsDir: dir });
     expect(up.code).toBe(0);
     expect(up.events.filter((e) => e.event === "schema_drift")).toEqual([]);
   });

@@ -6,7 +6,8 @@ import { describe, expect, test } from "bun:test";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
+import { failure, migrationsFolder } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 
 const server = useTestServer();
@@ -19,9 +20,9 @@ const files = {
 async function appliedSetup(extra: Record<string, string> = {}) {
   const db = await server.fresh();
   const dir = await migrationsFolder({ ...files, ...extra });
-  const first = await runMigrate([], { url: db.url, migrationsDir: dir });
+  const first = await runMain([], { url: db.url, migrationsDir: dir });
   expect(first.code).toBe(0);
-  return { db, dir, run: (args: string[] = []) => runMigrate(args, { url: db.url, migrationsDir: dir }) };
+  return { db, dir, run: (args: string[] = []) => runMain(args, { url: db.url, migrationsDir: dir }) };
 }
 
 describe("drift", () => {
@@ -103,7 +104,7 @@ describe("a failing statement", () => {
   });
 
   test("a server position points at the column inside the file, hint included", async () => {
-    const result = await runMigrate([], {
+    const result = await runMain([], {
       url: (await server.fresh()).url,
       migrationsDir: await migrationsFolder({ "001_x.sql": "-- é ü\r\ncreate table x (id int);\r\nselect idd from x;\r\n" }),
     });

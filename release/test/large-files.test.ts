@@ -7,7 +7,8 @@ import { describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 import { SQL_FILE_LIMIT_BYTES } from "../src/files/sql-statements.ts";
@@ -32,7 +33,7 @@ function largeMigration(statements: number): string {
 async function withLargePending(): Promise<{ db: TestDatabase; dir: string }> {
   const db = await server.fresh();
   const dir = await migrationsFolder({ "001_small.sql": "create table small (id bigint primary key);\n" });
-  expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+  expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
   await writeFile(join(dir, "002_large.sql"), largeMigration(LARGE_STATEMENTS));
   return { db, dir };
 }
@@ -110,7 +111,7 @@ describe("a file over the size limit", () => {
   test("up refuses it before parsing: exit 4 naming the file, its size, the limit and the fix, and nothing applied", async () => {
     const db = await server.fresh();
     const before = await catalogPicture(db.sql);
-    const result = await runMigrate([], { url: db.url, migrationsDir: await migrationsFolder(files) });
+    const result = await runMain([], { url: db.url, migrationsDir: await migrationsFolder(files) });
 
     expect(result.code).toBe(4);
     expect(failure(result)).toMatchObject({ error: "refused", checks: ["size"], files: ["002_seed.sql"] });
@@ -121,7 +122,7 @@ describe("a file over the size limit", () => {
   test("plan and check refuse it the same way", async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder(files);
-    const plan = await runMigrate(["plan", "--json"], { url: db.url, migrationsDir: dir });
+    const plan = await runMain(["plan", "--json"], { url: db.url, migrationsDir: dir });
     expect(plan.code).toBe(4);
     const document = JSON.parse(plan.stdout) as { outcome: string; refusals: { check: string; file: string; message: string; resolution: string }[] };
     expect(document.outcome).toBe("refuse");
@@ -129,7 +130,7 @@ describe("a file over the size limit", () => {
     const [refusal] = document.refusals;
     expectSizeRefusal(`${refusal!.file}: ${refusal!.message}; ${refusal!.resolution}`);
 
-    const check = await runMigrate(["check"], { migrationsDir: dir });
+    const check = await runMain(["check"], { migrationsDir: dir });
     expect(check.code).toBe(4);
     expectSizeRefusal(failure(check).message);
   });

@@ -1,10 +1,11 @@
-/** Studio's own migrations, 001-008, through the real entry point against a real PostgreSQL. */
+/** Studio's own migrations, 001-008, through the job's main() against a real PostgreSQL. */
 import { describe, expect, test } from "bun:test";
 import { cp, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { useTestServer } from "./support/postgres.ts";
-import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, runMigrate } from "./support/run-migrate.ts";
+import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 
 const server = useTestServer();
@@ -21,7 +22,7 @@ async function platformUpTo(lastVersion: number): Promise<string> {
 describe("platform migrations 001-008", () => {
   test("apply in order with 007 held; a second run applies nothing", async () => {
     const db = await server.fresh();
-    const first = await runMigrate([], { url: db.url });
+    const first = await runMain([], { url: db.url });
     expect(first.code).toBe(0);
     const applied = first.events.filter((e) => e.event === "migration_applied").map((e) => e.migration);
     expect(applied).toEqual([...PLATFORM_APPLIED]);
@@ -31,7 +32,7 @@ describe("platform migrations 001-008", () => {
     });
     expect(await trackedStatuses(db.sql)).toMatchObject({ "007_restrictive_rls_policies": "held", "008_add_active_org_tracking": "applied" });
 
-    const second = await runMigrate([], { url: db.url });
+    const second = await runMain([], { url: db.url });
     expect(second.code).toBe(0);
     expect(second.events.filter((e) => e.event === "migration_applied")).toEqual([]);
     expect(second.events.find((e) => e.event === "migration_held")?.migration).toBe("007_restrictive_rls_policies");
@@ -40,7 +41,7 @@ describe("platform migrations 001-008", () => {
 
   test("the tracking table records checksum, timing and who applied it", async () => {
     const db = await server.fresh();
-    const result = await runMigrate([], {
+    const result = await runMain([], {
       url: db.url,
       env: { RAILWAY_DEPLOYMENT_ID: "dep-123", RAILWAY_GIT_COMMIT_SHA: "abc1234", RAILWAY_ENVIRONMENT_NAME: "production" },
     });
@@ -64,7 +65,7 @@ describe("platform migrations 001-008", () => {
 
   test("MIGRATIONS_TABLE puts the tracking table elsewhere, creating its schema", async () => {
     const db = await server.fresh();
-    const result = await runMigrate([], { url: db.url, env: { MIGRATIONS_TABLE: "ops.studio_migrations" } });
+    const result = await runMain([], { url: db.url, env: { MIGRATIONS_TABLE: "ops.studio_migrations" } });
     expect(result.code).toBe(0);
     expect(result.events.find((e) => e.event === "run_started")?.table).toBe("ops.studio_migrations");
     expect(await trackedStatuses(db.sql, "ops.studio_migrations")).toMatchObject({ "008_add_active_org_tracking": "applied" });
@@ -74,7 +75,7 @@ describe("platform migrations 001-008", () => {
   test("008 adds the column, partial index, both functions and the backfill", async () => {
     const db = await server.fresh();
     const early = await platformUpTo(6);
-    expect((await runMigrate([], { url: db.url, migrationsDir: early })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: early })).code).toBe(0);
     await rm(early, { recursive: true });
     const [ada] = await db.sql`insert into platform.users (email) values ('ada@example.com') returning id`;
     const [bob] = await db.sql`insert into platform.users (email) values ('bob@example.com') returning id`;
@@ -83,7 +84,7 @@ describe("platform migrations 001-008", () => {
     await db.sql`insert into platform.organization_members (organization_id, user_id, created_at) values
       (${second!.id}, ${ada!.id}, now()), (${first!.id}, ${ada!.id}, now() - interval '1 day')`;
 
-    expect((await runMigrate([], { url: db.url })).code).toBe(0);
+    expect((await runMain([], { url: db.url })).code).toBe(0);
 
     const [column] = await db.sql`select is_nullable, data_type from information_schema.columns
       where table_schema = 'platform' and table_name = 'users' and column_name = 'active_org_id'`;
@@ -113,12 +114,12 @@ describe("platform migrations 001-008", () => {
   test("releasing the hold on 007 applies it although 008 is applied", async () => {
     const db = await server.fresh();
     const dir = await platformUpTo(8);
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     const held = Bun.file(join(dir, "007_restrictive_rls_policies.sql"));
     const text = await held.text();
     await Bun.write(join(dir, "007_restrictive_rls_policies.sql"), text.replace(/^-- migrate:hold .*\n/, ""));
 
-    const release = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const release = await runMain([], { url: db.url, migrationsDir: dir });
     expect(release.code).toBe(0);
     expect(release.events.find((e) => e.event === "migration_out_of_order")).toMatchObject({ migration: "007_restrictive_rls_policies", reason: "released hold" });
     expect(release.events.filter((e) => e.event === "migration_applied").map((e) => e.migration)).toEqual(["007_restrictive_rls_policies"]);

@@ -8,8 +8,10 @@ import postgres from "postgres";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { choosePort, startTestServer, TEST_PASSWORD, type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
+import { eventually } from "./support/eventually.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 import { assertOwnBackendHolds, MIGRATION_LOCK_KEY } from "../src/database/lock.ts";
 import { DatabaseUnavailableError } from "../src/shared/errors.ts";
@@ -23,7 +25,7 @@ const ADD_COLUMN = "alter table accounts add column note text;\n";
 async function applied(): Promise<{ db: TestDatabase; dir: string }> {
   const db = await server.fresh();
   const dir = await migrationsFolder({ "001_accounts.sql": TABLE });
-  expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+  expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
   return { db, dir };
 }
 
@@ -34,6 +36,9 @@ async function idleReader(db: TestDatabase) {
   const [{ pid }] = (await reader`select pg_backend_pid() as pid, count(*) from accounts`) as unknown as [{ pid: number }];
   return { pid, release: async () => { await reader`rollback`; await reader.end(); } };
 }
+
+/** Far beyond the wait a reader may have behind the migration's lock request (lock_timeout plus slack). */
+const READ_STUCK_MS = 10_000;
 
 const retries = (result: RunResult) => result.events.filter((e) => e.event === "migration_retry");
 
@@ -46,16 +51,16 @@ describe("lock contention", () => {
     const job = watchBothStreams([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LOCK_TIMEOUT: `${lockTimeoutMs}ms`, MIGRATE_LOCK_ATTEMPTS: "10" } });
 
     // A third session keeps reading the table while the job retries: it may queue behind the
-    // migration's lock request, but only until that request times out.
-    const third = postgres(db.url, { max: 1, onnotice: () => undefined });
+    // migration's lock request, but only until that request times out. Its own statement_timeout
+    // turns a read stuck behind a migration that never gives way into a failure, not a hang.
+    const third = postgres(db.url, { max: 1, connection: { statement_timeout: READ_STUCK_MS }, onnotice: () => undefined });
     const readTimes: number[] = [];
-    let retried = 0;
-    while (retried < 2) {
+    await eventually("two migration_retry events while the table is busy", async () => {
       const started = performance.now();
       await third`select count(*) from accounts`;
       readTimes.push(performance.now() - started);
-      retried = (job.stderrSoFar().match(/"migration_retry"/g) ?? []).length;
-    }
+      return (job.stderrSoFar().match(/"migration_retry"/g) ?? []).length >= 2 ? true : undefined;
+    });
     await reader.release();
     const result = await job.result();
     await third.end();
@@ -75,7 +80,7 @@ describe("lock contention", () => {
     const { db, dir } = await applied();
     await writeFile(join(dir, "002_note.sql"), ADD_COLUMN);
     const reader = await idleReader(db);
-    const result = await runMigrate([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LOCK_TIMEOUT: "200ms", MIGRATE_LOCK_ATTEMPTS: "2" } });
+    const result = await runMain([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LOCK_TIMEOUT: "200ms", MIGRATE_LOCK_ATTEMPTS: "2" } });
     await reader.release();
 
     expect(result.code).toBe(1);
@@ -97,7 +102,7 @@ describe("lock contention", () => {
   test("any other error is not retried, a syntax error found only at run time included", async () => {
     const { dir, db } = await applied();
     await writeFile(join(dir, "002_dynamic.sql"), "create table dynamic (id int);\ndo $$ begin execute 'selec 1'; end $$;\n");
-    const result = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const result = await runMain([], { url: db.url, migrationsDir: dir });
     expect(result.code).toBe(1);
     expect(failure(result)).toMatchObject({ error: "migration_failed", file: "002_dynamic.sql", line: 2, code: "42601" });
     expect(retries(result)).toEqual([]);
@@ -113,9 +118,10 @@ describe("cancellation", () => {
     await writeFile(join(dir, "002_sleeper.sql"), sleeping);
     const job = watchBothStreams([], { url: db.url, migrationsDir: dir, env });
     // Wait until the statement runs on the server, not merely until the job logged it.
-    for (let rows = 0; rows === 0; ) {
-      rows = (await db.sql`select 1 from pg_stat_activity where application_name = 'studio-migrate' and query like 'select pg_sleep%'`).length;
-    }
+    await eventually("the migration's pg_sleep to run on the server", async () => {
+      const rows = await db.sql`select 1 from pg_stat_activity where application_name = 'studio-migrate' and query like 'select pg_sleep%'`;
+      return rows.length > 0 ? true : undefined;
+    });
     const signalledAt = performance.now();
     if (signal) job.child.kill(signal);
     const result = await job.result();
@@ -147,7 +153,7 @@ describe("cancellation", () => {
   test("the whole-run budget, MIGRATE_RUN_TIMEOUT, aborts the same way", async () => {
     const { db, dir } = await applied();
     await writeFile(join(dir, "002_sleeper.sql"), sleeping);
-    const result = await runMigrate([], { url: db.url, migrationsDir: dir, env: { MIGRATE_RUN_TIMEOUT: "1500ms" } });
+    const result = await runMain([], { url: db.url, migrationsDir: dir, env: { MIGRATE_RUN_TIMEOUT: "1500ms" } });
     expect(result.code).toBe(1);
     expect(failure(result)).toMatchObject({ error: "cancelled", budget_ms: 1500 });
     expect(failure(result).message).toContain("MIGRATE_RUN_TIMEOUT");
@@ -161,21 +167,21 @@ describe("invalid indexes", () => {
     await db.sql`update accounts set balance = 7 where id in (1, 2)`;
     await writeFile(join(dir, "002_unique_balance.sql"), "-- migrate:no-transaction\ncreate unique index concurrently accounts_balance_key on accounts (balance) where balance > 0;\n");
 
-    const failed = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const failed = await runMain([], { url: db.url, migrationsDir: dir });
     expect(failed.code).toBe(1);
     expect(failure(failed)).toMatchObject({ file: "002_unique_balance.sql", line: 2, code: "23505" });
     expect(failure(failed).message).toContain("left the invalid index public.accounts_balance_key behind");
     const [invalid] = await db.sql`select indisvalid from pg_index where indexrelid = 'accounts_balance_key'::regclass`;
     expect(invalid!.indisvalid).toBe(false);
 
-    const status = await runMigrate(["status"], { url: db.url, migrationsDir: dir, env: { LOG_FORMAT: "text" } });
+    const status = await runMain(["status"], { url: db.url, migrationsDir: dir, env: { LOG_FORMAT: "text" } });
     expect(status.stdout).toContain("left the invalid index public.accounts_balance_key behind");
 
     await db.sql`update accounts set balance = 8 where id = 2`;
-    const resolved = await runMigrate(["resolve", "2", "--rolled-back"], { url: db.url, migrationsDir: dir });
+    const resolved = await runMain(["resolve", "2", "--rolled-back"], { url: db.url, migrationsDir: dir });
     expect(resolved.code).toBe(0);
     expect(resolved.events.find((e) => e.event === "invalid_index_dropped")?.index).toBe("public.accounts_balance_key");
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     const [valid] = await db.sql`select indisvalid from pg_index where indexrelid = 'accounts_balance_key'::regclass`;
     expect(valid!.indisvalid).toBe(true);
   });
@@ -230,7 +236,7 @@ describe("timeouts", () => {
       "004_no_transaction.sql": `-- migrate:no-transaction\n-- migrate:statement-timeout 2min\n${record("004")}`,
       "005_after.sql": record("005"),
     });
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LOCK_TIMEOUT: "3s" } })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LOCK_TIMEOUT: "3s" } })).code).toBe(0);
     const seen = await db.sql`select file, lock_timeout, statement_timeout, idle_timeout from seen order by file`;
     expect(seen.map((row) => ({ ...row }))).toEqual([
       { file: "002", lock_timeout: "3s", statement_timeout: "10min", idle_timeout: "1min" },
@@ -245,13 +251,13 @@ describe("the lint gate in up", () => {
   test("a breaking change is refused before anything runs, naming file, line and rule; MIGRATE_LINT=warn lets it through, saying so", async () => {
     const { db, dir } = await applied();
     await writeFile(join(dir, "002_rename.sql"), "create table extra (id int);\nalter table accounts rename column balance to amount;\n");
-    const refused = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const refused = await runMain([], { url: db.url, migrationsDir: dir });
     expect(refused.code).toBe(4);
     expect(failure(refused).message).toContain("002_rename.sql:2");
     expect(failure(refused).message).toContain("renaming-column");
     expect(await tableExists(db.sql, "extra")).toBe(false);
 
-    const relaxed = await runMigrate([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LINT: "warn" } });
+    const relaxed = await runMain([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LINT: "warn" } });
     expect(relaxed.code).toBe(0);
     const warning = relaxed.events.find((e) => e.event === "lint_warning" && String(e.message).includes("renaming-column"));
     expect(warning?.message).toContain("MIGRATE_LINT=warn");
@@ -260,7 +266,7 @@ describe("the lint gate in up", () => {
 
   test("check lints without a database", async () => {
     const dir = await migrationsFolder({ "001_accounts.sql": TABLE, "002_drop.sql": "alter table accounts drop column balance;\n" });
-    const result = await runMigrate(["check"], { migrationsDir: dir });
+    const result = await runMain(["check"], { migrationsDir: dir });
     expect(result.code).toBe(4);
     expect(result.stdout).toContain("002_drop.sql:1");
     expect(result.stdout).toContain("ban-drop-column");

@@ -11,7 +11,7 @@ import postgres, { type Sql } from "postgres";
 import { HELP, parseConfig, requireTls, usageText, type Config } from "../src/shared/config.ts";
 import { COMMANDS } from "../src/commands/table.ts";
 import { ConfigError } from "../src/shared/errors.ts";
-import { TEST_PASSWORD, startTestServer, type TestServer } from "./support/postgres.ts";
+import { TEST_PASSWORD, startTestServer, type OwnedTestServer, type TestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { tableExists } from "./support/catalog.ts";
 
@@ -65,7 +65,7 @@ describe("--public-url: configuration", () => {
 });
 
 describe("--public-url: a real run", () => {
-  let server: TestServer;
+  let server: OwnedTestServer;
   beforeAll(async () => {
     server = await startTestServer();
   });

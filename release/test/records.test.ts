@@ -8,7 +8,8 @@ import { describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import postgres from "postgres";
@@ -24,7 +25,7 @@ const LEDGER = {
 
 async function ledger(db: TestDatabase) {
   const dir = await migrationsFolder(LEDGER);
-  const run = (args: string[] = [], env: Record<string, string> = {}) => runMigrate(args, { url: db.url, migrationsDir: dir, env });
+  const run = (args: string[] = [], env: Record<string, string> = {}) => runMain(args, { url: db.url, migrationsDir: dir, env });
   expect((await run()).code).toBe(0);
   return { dir, run };
 }
@@ -115,7 +116,7 @@ describe("a database the job did not build", () => {
     const db = await server.fresh();
     await db.sql`create table legacy_customers (id bigint primary key)`;
     const dir = await migrationsFolder({ "001_first.sql": "create table first (id bigint primary key);\n" });
-    const run = (args: string[] = []) => runMigrate(args, { url: db.url, migrationsDir: dir });
+    const run = (args: string[] = []) => runMain(args, { url: db.url, migrationsDir: dir });
     const refused = await run();
     expect(refused.code).toBe(4);
     expect(failure(refused)).toMatchObject({ checks: ["unmanaged"] });
@@ -131,7 +132,7 @@ describe("a database the job did not build", () => {
   test("an empty database, or one holding only extensions' objects, is not refused", async () => {
     const db = await server.fresh();
     await db.sql`create extension if not exists pg_trgm`;
-    const result = await runMigrate([], { url: db.url, migrationsDir: await migrationsFolder({ "001_first.sql": "create table first (id bigint primary key);\n" }) });
+    const result = await runMain([], { url: db.url, migrationsDir: await migrationsFolder({ "001_first.sql": "create table first (id bigint primary key);\n" }) });
     expect(result.code).toBe(0);
   });
 });
@@ -140,7 +141,7 @@ describe("what the job committed is never drift", () => {
   test("after an up that failed part-way, the next run finds no drift, even with strict drift", async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder({ "001_first.sql": "create table first (id bigint primary key);\n" });
-    const run = (env: Record<string, string> = {}) => runMigrate([], { url: db.url, migrationsDir: dir, env });
+    const run = (env: Record<string, string> = {}) => runMain([], { url: db.url, migrationsDir: dir, env });
     expect((await run()).code).toBe(0);
     await writeFile(join(dir, "002_second.sql"), "create table second (id bigint primary key);\n");
     await writeFile(join(dir, "003_broken.sql"), "create table third (id bigint primary key);\ninsert into no_such_table values (1);\n");
@@ -161,7 +162,7 @@ describe("what the job committed is never drift", () => {
       "003_third.sql": "create table third (id bigint primary key);\n",
       "003_rollback.sql": "drop table third;\n",
     });
-    const run = (args: string[] = [], env: Record<string, string> = {}) => runMigrate(args, { url: db.url, migrationsDir: dir, env });
+    const run = (args: string[] = [], env: Record<string, string> = {}) => runMain(args, { url: db.url, migrationsDir: dir, env });
     expect((await run()).code).toBe(0);
     const down = await run(["down", "--to", "0", "--yes"]);
     expect(down.code).toBe(1);
@@ -175,7 +176,7 @@ describe("what the job committed is never drift", () => {
   test("a change made outside migrations is still drift after a refused run", async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder({ "001_first.sql": "create table first (id bigint primary key);\n" });
-    const run = (env: Record<string, string> = {}) => runMigrate([], { url: db.url, migrationsDir: dir, env });
+    const run = (env: Record<string, string> = {}) => runMain([], { url: db.url, migrationsDir: dir, env });
     expect((await run()).code).toBe(0);
     await db.sql`alter table first add column nickname text`;
     expect((await run({ MIGRATE_STRICT_DRIFT: "1" })).code).toBe(4);
@@ -188,7 +189,7 @@ describe("what the job committed is never drift", () => {
 describe("every run that reached the database is in the history", () => {
   test("a first deploy refused before anything ran is recorded, and so is a first deploy whose migration failed", async () => {
     const refusedDb = await server.fresh();
-    const syntax = await runMigrate([], { url: refusedDb.url, migrationsDir: await migrationsFolder({ "001_bad.sql": "create tabel nope (id int);\n" }) });
+    const syntax = await runMain([], { url: refusedDb.url, migrationsDir: await migrationsFolder({ "001_bad.sql": "create tabel nope (id int);\n" }) });
     expect(syntax.code).toBe(4);
     expect([...(await refusedDb.sql`select command, outcome, error_code from platform.schema_migrations_runs where kind = 'run'`)]).toEqual([
       { command: "up", outcome: "refused", error_code: null },
@@ -196,7 +197,7 @@ describe("every run that reached the database is in the history", () => {
     expect(await tableExists(refusedDb.sql, "platform.schema_migrations")).toBe(false);
 
     const failedDb = await server.fresh();
-    const failed = await runMigrate([], { url: failedDb.url, migrationsDir: await migrationsFolder({ "001_fails.sql": "insert into no_such_table values (1);\n" }) });
+    const failed = await runMain([], { url: failedDb.url, migrationsDir: await migrationsFolder({ "001_fails.sql": "insert into no_such_table values (1);\n" }) });
     expect(failed.code).toBe(1);
     expect([...(await failedDb.sql`select command, outcome, error_code from platform.schema_migrations_runs where kind = 'run'`)]).toEqual([
       { command: "up", outcome: "failed", error_code: "42P01" },
@@ -220,7 +221,7 @@ describe("no run stays running after its process ends", () => {
     const { dir } = await ledger(db);
     const holder = await holdingTheLock(db);
     try {
-      const budget = await runMigrate([], { url: db.url, migrationsDir: dir, env: { MIGRATE_RUN_TIMEOUT: "1s", MIGRATE_LOCK_WAIT: "1min" } });
+      const budget = await runMain([], { url: db.url, migrationsDir: dir, env: { MIGRATE_RUN_TIMEOUT: "1s", MIGRATE_LOCK_WAIT: "1min" } });
       expect(budget.code).toBe(1);
       expect(failure(budget)).toMatchObject({ error: "cancelled", budget_ms: 1000 });
 

@@ -7,7 +7,8 @@ import postgres from "postgres";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { trackedStatuses } from "./support/catalog.ts";
 import { eventually } from "./support/eventually.ts";
@@ -39,7 +40,7 @@ async function indexValidity(db: TestDatabase, name: string): Promise<boolean | 
 async function setUp() {
   const db = await server.fresh();
   const dir = await migrationsFolder({ "001_accounts.sql": ACCOUNTS });
-  expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+  expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
   return { db, dir };
 }
 
@@ -64,20 +65,20 @@ describe("a killed CREATE INDEX CONCURRENTLY whose build had in fact finished", 
     await eventually("its backend to end", async () => ((await db.sql`select 1 from pg_stat_activity where pid = ${buildPid}`).length === 0 ? true : undefined));
     expect(await trackedStatuses(db.sql)).toMatchObject({ "002_balance_index": "running" });
 
-    const refused = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const refused = await runMain([], { url: db.url, migrationsDir: dir });
     expect(refused.code).toBe(4);
     const fix = fixOf(refused);
     expect(fix).toContain("accounts_balance_idx is valid");
     expect(commandIn(fix)).toEqual(["resolve", "2", "--applied"]);
 
-    const wrong = await runMigrate(["resolve", "2", "--rolled-back"], { url: db.url, migrationsDir: dir });
+    const wrong = await runMain(["resolve", "2", "--rolled-back"], { url: db.url, migrationsDir: dir });
     expect(wrong.code).toBe(4);
     expect(commandIn(fixOf(wrong))).toEqual(["resolve", "2", "--applied"]);
     expect(await indexValidity(db, "accounts_balance_idx")).toBe(true);
 
-    const repaired = await runMigrate(commandIn(fix), { url: db.url, migrationsDir: dir });
+    const repaired = await runMain(commandIn(fix), { url: db.url, migrationsDir: dir });
     expect(repaired.code).toBe(0);
-    const next = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const next = await runMain([], { url: db.url, migrationsDir: dir });
     expect(next.code).toBe(0);
     expect(next.events.filter((e) => e.event === "migration_started")).toEqual([]);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_accounts": "applied", "002_balance_index": "applied" });
@@ -89,24 +90,24 @@ describe("a CREATE INDEX CONCURRENTLY that failed and left an invalid index", ()
     const { db, dir } = await setUp();
     await db.sql`update accounts set balance = 7 where id = 1`;
     await writeFile(join(dir, "002_balance_key.sql"), "-- migrate:no-transaction\ncreate unique index concurrently accounts_balance_key on accounts (balance);\n");
-    const failed = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const failed = await runMain([], { url: db.url, migrationsDir: dir });
     expect(failed.code).toBe(1);
     expect(failure(failed).message).toContain("it was the first of 1 statements, so none had run before it");
     expect(failure(failed).message).toContain("it is recorded as failed");
     expect(failure(failed).message).toContain("resolve 2 --rolled-back");
     expect(failure(failed).message).not.toContain("resolve 2 --applied");
 
-    const refused = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const refused = await runMain([], { url: db.url, migrationsDir: dir });
     const fix = fixOf(refused);
     expect(fix).toContain("accounts_balance_key is invalid");
     expect(commandIn(fix)).toEqual(["resolve", "2", "--rolled-back"]);
-    const wrong = await runMigrate(["resolve", "2", "--applied"], { url: db.url, migrationsDir: dir });
+    const wrong = await runMain(["resolve", "2", "--applied"], { url: db.url, migrationsDir: dir });
     expect(wrong.code).toBe(4);
     expect(await trackedStatuses(db.sql)).toMatchObject({ "002_balance_key": "failed" });
 
     await db.sql`update accounts set balance = 0 where id = 1`;
-    expect((await runMigrate(commandIn(fix), { url: db.url, migrationsDir: dir })).code).toBe(0);
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain(commandIn(fix), { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     expect(await indexValidity(db, "accounts_balance_key")).toBe(true);
   });
 });
@@ -135,10 +136,10 @@ describe("statements about the records are true", () => {
 
   test("resolve on a migration that needs nothing points at status, and that command runs", async () => {
     const { db, dir } = await setUp();
-    const refused = await runMigrate(["resolve", "1", "--rolled-back"], { url: db.url, migrationsDir: dir });
+    const refused = await runMain(["resolve", "1", "--rolled-back"], { url: db.url, migrationsDir: dir });
     expect(refused.code).toBe(4);
     const command = commandIn(fixOf(refused));
     expect(command).toEqual(["status"]);
-    expect((await runMigrate(command, { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain(command, { url: db.url, migrationsDir: dir })).code).toBe(0);
   });
 });

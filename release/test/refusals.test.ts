@@ -7,7 +7,8 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TEST_PASSWORD, type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { catalogPicture } from "./support/catalog.ts";
 
 const server = useTestServer();
@@ -19,7 +20,7 @@ async function runUnchanged(files: Record<string, string | Uint8Array>, args: st
   const db = await server.fresh();
   await prepare?.(db);
   const before = await catalogPicture(db.sql);
-  const result = await runMigrate(args, { url: db.url, migrationsDir: await migrationsFolder(files) });
+  const result = await runMain(args, { url: db.url, migrationsDir: await migrationsFolder(files) });
   expect(await catalogPicture(db.sql)).toBe(before);
   return result;
 }
@@ -87,26 +88,26 @@ describe("bad migration files are refused before anything runs", () => {
 
 describe("bad configuration", () => {
   test("no DATABASE_URL and no --embedded shows both ways to run", async () => {
-    const result = await runMigrate([], {});
+    const result = await runMain([], {});
     expectRefusal(result, 2, "DATABASE_URL", "--embedded", "DATABASE_PUBLIC_URL");
   });
 
   test("a malformed DATABASE_URL is explained without the password", async () => {
-    const result = await runMigrate([], { url: `mysql://root:${encodeURIComponent(TEST_PASSWORD)}@db/x` });
+    const result = await runMain([], { url: `mysql://root:${encodeURIComponent(TEST_PASSWORD)}@db/x` });
     expectRefusal(result, 2, "DATABASE_URL", 'scheme is "mysql"');
-    const garbage = await runMigrate([], { url: `postgresql://user:${TEST_PASSWORD}@` });
+    const garbage = await runMain([], { url: `postgresql://user:${TEST_PASSWORD}@` });
     expect(garbage.code).toBe(2);
     expect(failure(garbage).message).toContain("DATABASE_URL");
   });
 
   test("unknown flags, commands and bad variables are reported together", async () => {
-    const result = await runMigrate(["--frobnicate"], { url: "postgresql://u@h/d", env: { MIGRATIONS_TABLE: "Not Valid", LOG_FORMAT: "yaml" } });
+    const result = await runMain(["--frobnicate"], { url: "postgresql://u@h/d", env: { MIGRATIONS_TABLE: "Not Valid", LOG_FORMAT: "yaml" } });
     expectRefusal(result, 2, "--frobnicate", "MIGRATIONS_TABLE", "LOG_FORMAT");
-    expectRefusal(await runMigrate(["migrate-all"], { url: "postgresql://u@h/d" }), 2, 'unknown command "migrate-all"');
+    expectRefusal(await runMain(["migrate-all"], { url: "postgresql://u@h/d" }), 2, 'unknown command "migrate-all"');
   });
 
   test("bad values of the timeout, retry, drift and lint switches are reported together", async () => {
-    const result = await runMigrate([], {
+    const result = await runMain([], {
       url: "postgresql://u@h/d",
       env: { MIGRATE_LOCK_TIMEOUT: "a while", MIGRATE_LOCK_ATTEMPTS: "0", MIGRATE_RUN_TIMEOUT: "forever", MIGRATE_STRICT_DRIFT: "yes", MIGRATE_LINT: "loud" },
     });
@@ -114,23 +115,23 @@ describe("bad configuration", () => {
   });
 
   test("contradictory or missing command arguments are usage errors", async () => {
-    expectRefusal(await runMigrate(["--embedded", "--public-url"], {}), 2, "--embedded and --public-url");
-    expectRefusal(await runMigrate(["down", "--yes"], { url: "postgresql://u@h/d" }), 2, "down needs --to <version>");
-    expectRefusal(await runMigrate(["status", "--yes"], { url: "postgresql://u@h/d" }), 2, "--yes does not apply to the status command");
+    expectRefusal(await runMain(["--embedded", "--public-url"], {}), 2, "--embedded and --public-url");
+    expectRefusal(await runMain(["down", "--yes"], { url: "postgresql://u@h/d" }), 2, "down needs --to <version>");
+    expectRefusal(await runMain(["status", "--yes"], { url: "postgresql://u@h/d" }), 2, "--yes does not apply to the status command");
   });
 
   test("an embedded data folder the postgres user cannot reach names EMBEDDED_POSTGRES_DIR and the fix", async () => {
     const privateDir = await mkdtemp(join(tmpdir(), "migrate-private-"));
-    const result = await runMigrate(["--embedded"], { env: { EMBEDDED_POSTGRES_DIR: join(privateDir, "data") } });
+    const result = await runMain(["--embedded"], { env: { EMBEDDED_POSTGRES_DIR: join(privateDir, "data") } });
     expectRefusal(result, 2, "EMBEDDED_POSTGRES_DIR", privateDir, "chmod o+x");
   });
 
   test("a missing migrations folder names MIGRATIONS_DIR", async () => {
-    expectRefusal(await runMigrate([], { url: "postgresql://u@h/d", migrationsDir: "/nonexistent/migrations" }), 2, "MIGRATIONS_DIR", "/nonexistent/migrations");
+    expectRefusal(await runMain([], { url: "postgresql://u@h/d", migrationsDir: "/nonexistent/migrations" }), 2, "MIGRATIONS_DIR", "/nonexistent/migrations");
   });
 
   test("--help prints usage and exits 0", async () => {
-    const result = await runMigrate(["--help"], {});
+    const result = await runMain(["--help"], {});
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("usage: bun release/migrate.ts");
   });

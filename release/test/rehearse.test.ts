@@ -1,6 +1,7 @@
 /**
  * `rehearse`: pending migrations run for real in one transaction that is always rolled back. Every
- * test compares a detailed snapshot of the database before and after, through the real entry point.
+ * test compares a detailed snapshot of the database before and after, through the job's main()
+ * (or the job as a child process, where a test acts while the rehearsal waits on a lock).
  */
 import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
@@ -8,10 +9,12 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
 import { tableExists } from "./support/catalog.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
+import { eventually } from "./support/eventually.ts";
 
 const server = useTestServer();
 
@@ -86,7 +89,7 @@ const PENDING = {
 async function appliedThenPending(pending: Record<string, string>): Promise<{ db: TestDatabase; dir: string }> {
   const db = await server.fresh();
   const dir = await migrationsFolder({ "001_create_widgets.sql": WIDGETS });
-  expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+  expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
   await Promise.all(Object.entries(pending).map(([name, text]) => writeFile(join(dir, name), text)));
   return { db, dir };
 }
@@ -94,7 +97,7 @@ async function appliedThenPending(pending: Record<string, string>): Promise<{ db
 /** Runs rehearse and checks the database is exactly as it was. */
 async function rehearseUnchanged(db: TestDatabase, dir: string | undefined, args: string[] = ["--json"]): Promise<RunResult> {
   const before = await schemaSnapshot(db.sql);
-  const result = await runMigrate(["rehearse", ...args], { url: db.url, ...(dir ? { migrationsDir: dir } : {}) });
+  const result = await runMain(["rehearse", ...args], { url: db.url, ...(dir ? { migrationsDir: dir } : {}) });
   expect(await schemaSnapshot(db.sql)).toEqual(before);
   return result;
 }
@@ -121,7 +124,7 @@ describe("rehearse", () => {
     expect(result.events.find((e) => e.event === "run_finished")).toMatchObject({ passed: 3, failed: 0, not_run: 0, not_rehearsable: 0, held: 0, rolled_back: true });
 
     // Nothing of the rehearsal is in the way of the real run.
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     expect([...(await db.sql`select id, colour from widgets`)]).toEqual([{ id: 1, colour: "blue" }]);
   });
 
@@ -295,7 +298,7 @@ describe("rehearse refuses exactly as up does, before running anything", () => {
       names: "002_add_widget_colour.sql",
       setup: async () => {
         const applied = await appliedThenPending({ "003_later.sql": "create table later (id int);\n" });
-        expect((await runMigrate([], { url: applied.db.url, migrationsDir: applied.dir })).code).toBe(0);
+        expect((await runMain([], { url: applied.db.url, migrationsDir: applied.dir })).code).toBe(0);
         await writeFile(join(applied.dir, "002_add_widget_colour.sql"), pending["002_add_widget_colour.sql"]);
         return applied;
       },
@@ -340,13 +343,13 @@ describe("the platform migrations", () => {
   });
 });
 
-/** Polls until the job's session waits on a lock; returns when PostgreSQL queued it, and its blockers. */
-async function waitUntilBlocked(db: TestDatabase): Promise<{ waitStart: Date; blocking: number[] }> {
-  for (;;) {
+/** Waits until the job's session waits on a lock; returns when PostgreSQL queued it, and its blockers. */
+function waitUntilBlocked(db: TestDatabase): Promise<{ waitStart: Date; blocking: number[] }> {
+  return eventually("the job's session to wait on a lock", async () => {
     const [row] = await db.sql<{ wait_start: Date; blocking: number[] }[]>`
       select l.waitstart as wait_start, pg_blocking_pids(a.pid) as blocking
       from pg_stat_activity a join pg_locks l on l.pid = a.pid and not l.granted
       where a.application_name = 'studio-migrate' and a.wait_event_type = 'Lock' and l.waitstart is not null`;
-    if (row) return { waitStart: row.wait_start, blocking: row.blocking };
-  }
+    return row && { waitStart: row.wait_start, blocking: row.blocking };
+  });
 }

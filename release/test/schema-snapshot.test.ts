@@ -8,7 +8,8 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres from "postgres";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { PLATFORM_MIGRATIONS, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
+import { PLATFORM_MIGRATIONS, migrationsFolder } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { describeDifference, diffSnapshots } from "../src/database/schema-snapshot/diff.ts";
 import { parseStoredSnapshot, snapshotHash, takeSnapshot } from "../src/database/schema-snapshot/snapshot.ts";
 import type { SchemaSnapshot } from "../src/database/schema-snapshot/types.ts";
@@ -32,7 +33,7 @@ function snapshotOf(db: TestDatabase): Promise<SchemaSnapshot> {
   return takeSnapshot(db.sql, { exclude: TRACKING_TABLES });
 }
 
-function applied(result: Awaited<ReturnType<typeof runMigrate>>): unknown[] {
+function applied(result: Awaited<ReturnType<typeof runMain>>): unknown[] {
   return result.events.filter((e) => e.event === "migration_applied").map((e) => e.migration);
 }
 
@@ -54,7 +55,7 @@ describe("the same schema gives the same snapshot", () => {
     expect(migrations).toHaveLength(8);
 
     const inOneRun = await server.fresh();
-    const oneRun = await runMigrate([], { url: inOneRun.url, migrationsDir: await migrationsFolder(files) });
+    const oneRun = await runMain([], { url: inOneRun.url, migrationsDir: await migrationsFolder(files) });
     expect(oneRun.code).toBe(0);
     expect(applied(oneRun)).toHaveLength(8);
 
@@ -62,7 +63,7 @@ describe("the same schema gives the same snapshot", () => {
     const staged = await migrationsFolder({ "lint.toml": files["lint.toml"]! });
     for (const name of migrations) {
       await writeFile(join(staged, name), files[name]!);
-      const run = await runMigrate([], { url: onePerRun.url, migrationsDir: staged });
+      const run = await runMain([], { url: onePerRun.url, migrationsDir: staged });
       expect(run.code).toBe(0);
       expect(applied(run)).toEqual([name.slice(0, -".sql".length)]);
     }
@@ -95,7 +96,7 @@ describe("the same schema gives the same snapshot", () => {
 
   test("the session's search_path does not change the snapshot, and a surrounding transaction keeps its own", async () => {
     const db = await server.fresh();
-    expect((await runMigrate([], { url: db.url })).code).toBe(0);
+    expect((await runMain([], { url: db.url })).code).toBe(0);
     const plain = await snapshotOf(db);
     // With platform on the search_path, PostgreSQL's deparsers would leave out "platform." everywhere.
     const platformFirst = postgres(db.url, { max: 1, onnotice: () => undefined, connection: { search_path: "platform, public" } });

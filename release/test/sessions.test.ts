@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import postgres from "postgres";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
+import { failure, migrationsFolder } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { tableExists, trackedStatuses } from "./support/catalog.ts";
 import { eventually } from "./support/eventually.ts";
@@ -71,7 +72,7 @@ describe("a session lost under the job", () => {
   test("the migration session terminated while the run waits for the lock: the run stops, applies nothing, and the history says why", async () => {
     const db = await server.fresh();
     const setup = await migrationsFolder({ "001_seen.sql": SEEN_TABLE });
-    expect((await runMigrate([], { url: db.url, migrationsDir: setup })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: setup })).code).toBe(0);
     await Bun.write(`${setup}/002_second.sql`, recordSeen("002"));
     const holder = await holdMigrationLock(db);
     const run = watchBothStreams([], { url: db.url, migrationsDir: setup, env: JOB_ENV });
@@ -94,7 +95,7 @@ describe("a session lost under the job", () => {
       const rows = await db.sql`select pid from pg_stat_activity where application_name = 'studio-migrate'`;
       return rows.length === 0 ? true : undefined;
     });
-    const rerun = await runMigrate([], { url: db.url, migrationsDir: setup, env: JOB_ENV });
+    const rerun = await runMain([], { url: db.url, migrationsDir: setup, env: JOB_ENV });
     expect(rerun.code).toBe(0);
     expect(await rowsOf(db.sql`select file, lock_timeout from public.seen`)).toEqual([{ file: "002", lock_timeout: "3s" }]);
   });
@@ -129,7 +130,7 @@ describe("every file starts from the same session state", () => {
   ] as const) {
     test(`a file's SET, SET ROLE, search_path and read-only mode do not reach the next file or the job's records (${label})`, async () => {
       const db = await server.fresh();
-      const result = await runMigrate([], { url: db.url, migrationsDir: await migrationsFolder(leakFiles(mode)), env: JOB_ENV });
+      const result = await runMain([], { url: db.url, migrationsDir: await migrationsFolder(leakFiles(mode)), env: JOB_ENV });
       expect(result.code).toBe(0);
       const [seen] = await db.sql`select lock_timeout, statement_timeout, search_path, replication_role, who, read_only from public.seen`;
       expect(seen).toEqual(AS_THE_JOB_SET_IT);
@@ -142,12 +143,12 @@ describe("every file starts from the same session state", () => {
   test("the schema does not depend on how files were batched into deploys", async () => {
     const files = leakFiles("");
     const together = await server.fresh();
-    expect((await runMigrate([], { url: together.url, migrationsDir: await migrationsFolder(files), env: JOB_ENV })).code).toBe(0);
+    expect((await runMain([], { url: together.url, migrationsDir: await migrationsFolder(files), env: JOB_ENV })).code).toBe(0);
     const apart = await server.fresh();
     const dir = await migrationsFolder({});
     for (const [name, text] of Object.entries(files)) {
       await Bun.write(`${dir}/${name}`, text);
-      expect((await runMigrate([], { url: apart.url, migrationsDir: dir, env: JOB_ENV })).code).toBe(0);
+      expect((await runMain([], { url: apart.url, migrationsDir: dir, env: JOB_ENV })).code).toBe(0);
     }
     const picture = async (db: TestDatabase) => ({ widgets: await rowsOf(widgetsPlacement(db)), seen: await rowsOf(db.sql`select * from public.seen`) });
     expect(await picture(together)).toEqual(await picture(apart));
@@ -165,12 +166,12 @@ describe("a no-transaction file that leaves a transaction open", () => {
       const db = await server.fresh();
       const dir = await migrationsFolder({ "001_first.sql": "create table first (id int);\n", "002_open.sql": `-- migrate:no-transaction\n${text}` });
       // The lint gate relaxed to warnings does not let it through: this is not a lint finding.
-      const result = await runMigrate([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LINT: "warn" } });
+      const result = await runMain([], { url: db.url, migrationsDir: dir, env: { MIGRATE_LINT: "warn" } });
       expect(result.code).toBe(4);
       expect(failure(result).message).toContain(`002_open.sql:${line}: "${statement}" leaves a transaction open at the end of the file`);
       expect(await tableExists(db.sql, "first")).toBe(false);
       expect(await tableExists(db.sql, "widgets")).toBe(false);
-      const plan = await runMigrate(["plan"], { url: db.url, migrationsDir: dir });
+      const plan = await runMain(["plan"], { url: db.url, migrationsDir: dir });
       expect(plan.code).toBe(4);
     });
   }
@@ -178,12 +179,12 @@ describe("a no-transaction file that leaves a transaction open", () => {
   test("a file that commits its own transaction applies; PREPARE TRANSACTION is refused", async () => {
     const db = await server.fresh();
     const own = "-- migrate:no-transaction\nbegin;\ncreate table widgets (id int);\ninsert into widgets values (1);\ncommit;\n";
-    const ok = await runMigrate([], { url: db.url, migrationsDir: await migrationsFolder({ "001_own.sql": own }) });
+    const ok = await runMain([], { url: db.url, migrationsDir: await migrationsFolder({ "001_own.sql": own }) });
     expect(ok.code).toBe(0);
     expect(await rowsOf(db.sql`select id from widgets`)).toEqual([{ id: 1 }]);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_own": "applied" });
     const prepared = "-- migrate:no-transaction\nbegin;\ncreate table gadgets (id int);\nprepare transaction 'left_behind';\n";
-    const refused = await runMigrate([], { url: db.url, migrationsDir: await migrationsFolder({ "001_own.sql": own, "002_prepared.sql": prepared }), env: { MIGRATE_LINT: "warn" } });
+    const refused = await runMain([], { url: db.url, migrationsDir: await migrationsFolder({ "001_own.sql": own, "002_prepared.sql": prepared }), env: { MIGRATE_LINT: "warn" } });
     expect(refused.code).toBe(4);
     expect(failure(refused).message).toContain("002_prepared.sql:4:");
     expect(failure(refused).message).toContain("prepared transaction");
@@ -218,7 +219,7 @@ describe("a TypeScript migration whose work escapes the job's transaction", () =
     test(`is reported as escaped, recorded as failed, and later runs refuse until resolve (${label})`, async () => {
       const db = await server.fresh();
       const dir = await migrationsFolder({ "001_ledger.sql": table, "002_fill.ts": module, "003_after.sql": "create table after_fill (id int);\n" });
-      const result = await runMigrate([], { url: db.url, migrationsDir: dir });
+      const result = await runMain([], { url: db.url, migrationsDir: dir });
       expect(result.code).toBe(1);
       const { message, error } = failure(result);
       expect(error).toBe("transaction_escaped");
@@ -227,12 +228,12 @@ describe("a TypeScript migration whose work escapes the job's transaction", () =
       expect(message).not.toContain("nothing from 002_fill.ts was applied");
       expect(await trackedStatuses(db.sql)).toEqual({ "001_ledger": "applied", "002_fill": "failed" });
       expect(await tableExists(db.sql, "after_fill")).toBe(false);
-      const again = await runMigrate([], { url: db.url, migrationsDir: dir });
+      const again = await runMain([], { url: db.url, migrationsDir: dir });
       expect(again.code).toBe(4);
       expect(failure(again).message).toContain("resolve 2 --applied");
-      const resolved = await runMigrate(["resolve", "2", "--applied"], { url: db.url, migrationsDir: dir });
+      const resolved = await runMain(["resolve", "2", "--applied"], { url: db.url, migrationsDir: dir });
       expect(resolved.code).toBe(0);
-      expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+      expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
       expect(await tableExists(db.sql, "after_fill")).toBe(true);
     });
   }
@@ -242,7 +243,7 @@ describe("a network reset", () => {
   test("both sessions cut while the run waits for the lock: it stops, applies nothing, and its history row is completed through a new session", async () => {
     const db = await server.fresh();
     const setup = await migrationsFolder({ "001_seen.sql": SEEN_TABLE });
-    expect((await runMigrate([], { url: db.url, migrationsDir: setup })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: setup })).code).toBe(0);
     await Bun.write(`${setup}/002_second.sql`, recordSeen("002"));
     const proxy = await startTcpProxy(server.port);
     const holder = await holdMigrationLock(db);

@@ -1,5 +1,5 @@
 /**
- * The read-only operator commands, through the real entry point against a real PostgreSQL:
+ * The read-only operator commands, through the job's main() against a real PostgreSQL:
  * `status` shows every migration's state, `plan` shows what `up` would do, and neither changes the
  * database in any way.
  */
@@ -8,7 +8,8 @@ import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { catalogPicture, tableExists } from "./support/catalog.ts";
 import { loadSqlParser } from "../src/files/sql-statements.ts";
 import { summarizeStatement } from "../src/files/statement-summary.ts";
@@ -139,7 +140,7 @@ describe("status", () => {
   beforeAll(async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder(original);
-    const deploy = (id: string) => runMigrate([], { url: db.url, migrationsDir: dir, env: { RAILWAY_DEPLOYMENT_ID: id } });
+    const deploy = (id: string) => runMain([], { url: db.url, migrationsDir: dir, env: { RAILWAY_DEPLOYMENT_ID: id } });
     expect((await deploy("deploy-1")).code).toBe(0);
     await writeFile(join(dir, "008_partial.sql"), failingPartWay);
     expect((await deploy("deploy-2")).code).toBe(1);
@@ -151,7 +152,7 @@ describe("status", () => {
     allStates = { db, dir };
   });
 
-  const runStatus = (args: string[]) => runMigrate(["status", ...args], { url: allStates.db.url, migrationsDir: allStates.dir });
+  const runStatus = (args: string[]) => runMain(["status", ...args], { url: allStates.db.url, migrationsDir: allStates.dir });
 
   test("--json gives every migration in every state, with its history, and changes nothing", async () => {
     const before = await catalogPicture(allStates.db.sql);
@@ -248,34 +249,34 @@ describe("status", () => {
       "001_first.sql": create("first"),
       "002_held.sql": "-- migrate:hold not yet\ncreate table held (id int);\n",
     });
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
-    const clean = await runMigrate(["status", "--exit-code", "--json"], { url: db.url, migrationsDir: dir });
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    const clean = await runMain(["status", "--exit-code", "--json"], { url: db.url, migrationsDir: dir });
     expect(clean.code).toBe(0);
     expect(jsonDocument(clean, StatusSchema).summary).toEqual({ applied: 1, pending: 0, held: 1, failed: 0, changed: 0, missing: 0, out_of_order: 0, record_lost: 0, total: 2 });
 
     await writeFile(join(dir, "003_next.sql"), create("next"));
-    expect((await runMigrate(["status", "--exit-code"], { url: db.url, migrationsDir: dir })).code).toBe(4);
-    expect((await runMigrate(["status"], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain(["status", "--exit-code"], { url: db.url, migrationsDir: dir })).code).toBe(4);
+    expect((await runMain(["status"], { url: db.url, migrationsDir: dir })).code).toBe(0);
   });
 
   test("a no-transaction migration whose run died part-way shows as failed and interrupted", async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder({ "001_partial.sql": failingPartWay });
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(1);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(1);
     // What a run killed mid-file leaves behind: the row it committed before starting, still `running`.
     await db.sql`update platform.schema_migrations set status = 'running', last_error = null where version = 1`;
-    const result = await runMigrate(["status", "--json"], { url: db.url, migrationsDir: dir });
+    const result = await runMain(["status", "--json"], { url: db.url, migrationsDir: dir });
     const [migration] = jsonDocument(result, StatusSchema).migrations;
     expect(migration).toMatchObject({ state: "failed", interrupted: true, error: null, transactional: false, applied_at: null });
     expect(migration!.refusal!.message).toContain("interrupted part-way");
-    const text = await runMigrate(["status"], { url: db.url, migrationsDir: dir });
+    const text = await runMain(["status"], { url: db.url, migrationsDir: dir });
     expect(text.stdout).toMatch(/^001 +001_partial\.sql +no transaction +failed +interrupted part-way \(run by /m);
   });
 
   test("on a fresh database it shows the platform migrations pending and 007 held, without creating the tracking table", async () => {
     const db = await server.fresh();
     const before = await catalogPicture(db.sql);
-    const result = await runMigrate(["status", "--json"], { url: db.url });
+    const result = await runMain(["status", "--json"], { url: db.url });
     expect(result.code).toBe(0);
     const { migrations } = jsonDocument(result, StatusSchema);
     expect(migrations.map((m) => [m.version, m.state])).toEqual([
@@ -312,7 +313,7 @@ export async function up(sql: TransactionSql) {
     const db = await server.fresh();
     const dir = await migrationsFolder(threePending);
     const before = await catalogPicture(db.sql);
-    const result = await runMigrate(["plan", "--json"], { url: db.url, migrationsDir: dir });
+    const result = await runMain(["plan", "--json"], { url: db.url, migrationsDir: dir });
     expect(result.code).toBe(0);
     expect(jsonDocument(result, PlanSchema)).toEqual({
       table: "platform.schema_migrations",
@@ -350,7 +351,7 @@ export async function up(sql: TransactionSql) {
     expect(await tableExists(db.sql, "platform.schema_migrations")).toBe(false);
     expect(await catalogPicture(db.sql)).toBe(before);
 
-    const text = await runMigrate(["plan"], { url: db.url, migrationsDir: dir });
+    const text = await runMain(["plan"], { url: db.url, migrationsDir: dir });
     expect(text.code).toBe(0);
     const planned = text.stdout.slice(text.stdout.indexOf("up would apply 3 migrations, in this order:"));
     expect(planned.split("\n").slice(0, 9)).toEqual([
@@ -366,14 +367,14 @@ export async function up(sql: TransactionSql) {
     ]);
     expect(await catalogPicture(db.sql)).toBe(before);
 
-    const applied = await runMigrate([], { url: db.url, migrationsDir: dir });
+    const applied = await runMain([], { url: db.url, migrationsDir: dir });
     expect(applied.code).toBe(0);
     expect(applied.events.filter((e) => e.event === "migration_applied").map((e) => e.file)).toEqual([
       "001_create_accounts.sql",
       "002_label_accounts.ts",
       "003_index_labels.sql",
     ]);
-    const after = await runMigrate(["plan", "--json"], { url: db.url, migrationsDir: dir });
+    const after = await runMain(["plan", "--json"], { url: db.url, migrationsDir: dir });
     expect(after.code).toBe(0);
     expect(jsonDocument(after, PlanSchema)).toMatchObject({ outcome: "nothing_to_do", would_apply: [], refusals: [] });
   });
@@ -381,13 +382,13 @@ export async function up(sql: TransactionSql) {
   test("lists every reason up would refuse, from history and from the files, with file and line, and exits 4", async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder({ "001_first.sql": create("first") });
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     await writeFile(join(dir, "001_first.sql"), `${create("first")}-- edited\n`);
     await writeFile(join(dir, "002_commit.sql"), "create table two (id int);\ncommit;\ncreate table three (id int);\n");
     await writeFile(join(dir, "003_typo.sql"), "create table fine (id int);\ncreat table broken (id int);\n");
     const before = await catalogPicture(db.sql);
 
-    const result = await runMigrate(["plan", "--json"], { url: db.url, migrationsDir: dir });
+    const result = await runMain(["plan", "--json"], { url: db.url, migrationsDir: dir });
     expect(result.code).toBe(4);
     const document = jsonDocument(result, PlanSchema);
     expect(document.outcome).toBe("refuse");
@@ -404,7 +405,7 @@ export async function up(sql: TransactionSql) {
     ]);
     expect(await catalogPicture(db.sql)).toBe(before);
 
-    const text = await runMigrate(["plan"], { url: db.url, migrationsDir: dir });
+    const text = await runMain(["plan"], { url: db.url, migrationsDir: dir });
     expect(text.code).toBe(4);
     expect(text.stdout).toContain("up would refuse (3 problems) and apply nothing:\n  001_first.sql: applied migration was changed");
     expect(text.stdout).toContain('\n  002_commit.sql:2: transaction control statement "commit"');
@@ -416,30 +417,30 @@ export async function up(sql: TransactionSql) {
   test("an out-of-order file is refused, and shown as applying out of order with --allow-out-of-order", async () => {
     const db = await server.fresh();
     const dir = await migrationsFolder({ "001_a.sql": create("a"), "003_c.sql": create("c") });
-    expect((await runMigrate([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
     await writeFile(join(dir, "002_b.sql"), create("b"));
 
-    const refused = await runMigrate(["plan", "--json"], { url: db.url, migrationsDir: dir });
+    const refused = await runMain(["plan", "--json"], { url: db.url, migrationsDir: dir });
     expect(refused.code).toBe(4);
     const refusedPlan = jsonDocument(refused, PlanSchema);
     expect(refusedPlan.would_apply).toEqual([]);
     expect(refusedPlan.refusals.map(({ check, file }) => ({ check, file }))).toEqual([{ check: "order", file: "002_b.sql" }]);
 
-    const allowed = await runMigrate(["plan", "--json", "--allow-out-of-order"], { url: db.url, migrationsDir: dir });
+    const allowed = await runMain(["plan", "--json", "--allow-out-of-order"], { url: db.url, migrationsDir: dir });
     expect(allowed.code).toBe(0);
     expect(jsonDocument(allowed, PlanSchema)).toMatchObject({
       outcome: "apply",
       would_apply: [{ file: "002_b.sql", out_of_order: "allowed by flag" }],
       refusals: [],
     });
-    const text = await runMigrate(["plan", "--allow-out-of-order"], { url: db.url, migrationsDir: dir });
+    const text = await runMain(["plan", "--allow-out-of-order"], { url: db.url, migrationsDir: dir });
     expect(text.stdout).toContain("\n  002_b.sql: one transaction; out of order (allowed by flag)\n");
   });
 
   test("over the platform migrations on a fresh database: 001-006 and 008 in order, 007 held, nothing written", async () => {
     const db = await server.fresh();
     const before = await catalogPicture(db.sql);
-    const result = await runMigrate(["plan", "--json"], { url: db.url });
+    const result = await runMain(["plan", "--json"], { url: db.url });
     expect(result.code).toBe(0);
     const document = jsonDocument(result, PlanSchema);
     expect(document.outcome).toBe("apply");
@@ -462,7 +463,7 @@ export async function up(sql: TransactionSql) {
     expect(await tableExists(db.sql, "platform.schema_migrations")).toBe(false);
     expect(await catalogPicture(db.sql)).toBe(before);
 
-    const text = await runMigrate(["plan"], { url: db.url });
+    const text = await runMain(["plan"], { url: db.url });
     expect(text.stdout).toContain("\nup would skip 1 held file (and record it as held):\n  007_restrictive_rls_policies.sql: requires session context middleware\n");
     expect(runFinished(text).message).toBe("plan: up would apply 7 migrations; 1 held file skipped");
   });

@@ -1,11 +1,13 @@
 /**
- * `verify-rollbacks` through the real entry point against a real PostgreSQL: every pair of the
+ * `verify-rollbacks` through the job's main() against a real PostgreSQL: every pair of the
  * platform migrations restores the schema, an incomplete rollback is named with what it left
- * behind, failures are located, and the scratch database never outlives the run.
+ * behind, failures are located, and the scratch database never outlives the run (SIGTERM
+ * included, sent to the job as a child process).
  */
 import { describe, expect, test } from "bun:test";
 import { TEST_PASSWORD, type TestDatabase, useTestServer } from "./support/postgres.ts";
-import { PLATFORM_APPLIED, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
+import { PLATFORM_APPLIED, failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
+import { runMain } from "./support/run-main.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
 import { catalogPicture } from "./support/catalog.ts";
 
@@ -14,7 +16,7 @@ const server = useTestServer();
 const SCRATCH_PREFIX = "studio_verify_rollbacks_";
 
 function verify(db: TestDatabase, migrationsDir?: string, args: string[] = []): Promise<RunResult> {
-  return runMigrate(["verify-rollbacks", ...args], { url: db.url, ...(migrationsDir ? { migrationsDir } : {}) });
+  return runMain(["verify-rollbacks", ...args], { url: db.url, ...(migrationsDir ? { migrationsDir } : {}) });
 }
 
 function events(result: RunResult, name: string) {
@@ -194,7 +196,7 @@ describe("failures", () => {
     const role = `no_createdb_${process.pid}`;
     await db.sql.unsafe(`create role ${role} login nocreatedb password '${TEST_PASSWORD}'`);
     const url = `postgresql://${role}:${encodeURIComponent(TEST_PASSWORD)}@127.0.0.1:${server.port}/${db.name}`;
-    const result = await runMigrate(["verify-rollbacks"], { url, migrationsDir: await migrationsFolder({ "001_a.sql": "create table a (id bigint);\n" }) });
+    const result = await runMain(["verify-rollbacks"], { url, migrationsDir: await migrationsFolder({ "001_a.sql": "create table a (id bigint);\n" }) });
     expect(result.code).toBe(3);
     expect(failure(result)).toMatchObject({ code: "42501" });
     expect(failure(result).message).toContain("That needs a role allowed to create databases (CREATEDB); or run verify-rollbacks locally with --embedded");

@@ -177,10 +177,10 @@ async function runAgainst(
      * Whatever a query on a closed connection failed with, that session was lost: say which.
      * A condition of the environment met by the job's own statements says what it is.
      */
-    const explain = (error: unknown) => {
+    const explain = async (error: unknown) => {
       const reason = cancelReasonOf(signal);
       if (reason && !(error instanceof CancelledError)) return new CancelledError(reason, interrupted());
-      const lost = sessions.all.find((session) => session.lost);
+      const lost = error instanceof MigrateError ? undefined : await lostSession(sessions.all);
       if (lost && !(error instanceof MigrateError)) return lost.lostError(error);
       const first = sessions.all[0];
       const where = first && jobDatabase(first.sql, config.table.schema, [storage.qualifiedName, history.qualifiedName]);
@@ -230,17 +230,32 @@ async function runAgainst(
           scratch: { url, connectTimeoutMs: config.connectTimeoutMs, runner, policy: config.policy, logger, signal },
         }, options);
       });
-      const outcome = locked.catch((error: unknown) => Promise.reject(explain(error)));
+      const outcome = locked.catch(async (error: unknown) => Promise.reject(await explain(error)));
       const schemaNow = async (sql: Sql) => unchangedSchema ?? liveSchema(sql, config.table);
       // The lock's session writes the history; if it was lost, the migration session does, and if
       // both were, a session opened for that alone (it runs no migration SQL, only the record).
       const recorder = async () => [lockSession, work!].find((session) => !session.lost) ?? (await sessions.open([{ role: "history" }]))[0]!;
       return recorded ? await recordOutcome(history, recorder, services, outcome, schemaNow) : await outcome;
     } catch (error) {
-      throw explain(error);
+      throw await explain(error);
     }
   });
 }
+
+/**
+ * The session whose connection closed, if one did. A query in flight fails as its socket closes, a
+ * moment before the session hears of the close: a few turns of the event loop let it.
+ */
+async function lostSession(sessions: readonly Session[]): Promise<Session | undefined> {
+  for (let turn = 0; turn < LOSS_NOTICE_TURNS; turn++) {
+    const lost = sessions.find((session) => session.lost);
+    if (lost) return lost;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return undefined;
+}
+
+const LOSS_NOTICE_TURNS = 5;
 
 /**
  * Completes the run's history row whatever the outcome. A run whose checks passed also records the

@@ -66,8 +66,8 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
   readonly #table: TableName;
   readonly #existence: JobTable;
   readonly #identity: RunIdentity;
-  /** What Umzug asks `executed` for: the names recorded as run, wholly or in part. */
-  #executed = new Set<string>();
+  /** What Umzug asks `executed` for: the names recorded as run, wholly or in part, with their versions. */
+  #executed = new Map<string, number>();
   readonly #redact: Redactor;
 
   /** `redact` masks the run's secrets in the error messages the table keeps, as the logger does in its lines. */
@@ -129,7 +129,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     const rows = await sql<RecordRow[]>`
       select version, name, checksum, status, transactional, applied_at, execution_ms, applied_by, hold_reason, last_error
       from ${qualifiedTable(sql, this.#table)} order by version`;
-    this.#executed = new Set(rows.filter((row) => RAN.has(row.status)).map((row) => row.name));
+    this.#executed = new Map(rows.filter((row) => RAN.has(row.status)).map((row) => [row.name, Number(row.version)]));
     return rows.map((row) => ({
       version: Number(row.version),
       name: row.name,
@@ -148,11 +148,11 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
    * Umzug contract. Called by Umzug before it applies (or reverts) a migration, to check that it
    * has not run yet (or has). Returns the names recorded as applied, or as started (running,
    * failed): the rows `records` read under the migration lock, as this run's own logMigration and
-   * unlogMigration changed them since. Under the lock nobody else writes the table, so the answer
-   * costs no query.
+   * unlogMigration changed them since, in version order. Under the lock nobody else writes the
+   * table, so the answer costs no query.
    */
   async executed(): Promise<string[]> {
-    return [...this.#executed];
+    return [...this.#executed].sort(([, a], [, b]) => a - b).map(([name]) => name);
   }
 
   /**
@@ -165,7 +165,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     const executionMs = Math.round(performance.now() - context.startedAt);
     const rows = await this.#upsert(context.sql, context.migration, "applied", { execution_ms: executionMs });
     if (rows === 0) throw new Error(`${context.migration.fileName} is already recorded as applied by another run`);
-    this.#executed.add(context.migration.name);
+    this.#executed.set(context.migration.name, context.migration.version);
   }
 
   /** Umzug contract. Called by Umzug right after a migration's `down` succeeded, through the same connection: removes its record. */

