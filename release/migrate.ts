@@ -3,10 +3,10 @@
  * Studio's release-phase migration job: Railway's pre-deploy command, `bun release/migrate.ts`.
  * Everything lives in release/src; this file only binds the process to it and sets the exit code.
  */
-import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { main } from "./src/cli/cli.ts";
+import { nodeFileSystem } from "./node-file-system.ts";
 import { ExitCode } from "./src/shared/errors.ts";
 import { JOB_NAME, JOB_VERSION } from "./src/shared/version.ts";
 
@@ -47,14 +47,7 @@ const exitCode = await main({
     migrationsDir: `${repoRoot}apps/studio/database/migrations`,
     embeddedDataDir: `${repoRoot}.embedded-postgres`,
   },
-  fs: {
-    readdir: (dir) => readdir(dir),
-    lstat: (path) => lstat(path),
-    readlink: (path) => readlink(path),
-    realpath: (path) => realpath(path),
-    readFile: (path) => readFile(path),
-    writeNewFile: (path, text) => writeFile(path, text, { flag: "wx" }),
-  },
+  fs: nodeFileSystem,
   localUser: `${localUserName()}@${hostname()}`,
   signal: cancellation.signal,
   runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version})`,

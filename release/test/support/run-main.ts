@@ -6,10 +6,11 @@
  * concurrent runs of real processes) is tested through runMigrate. The password check of
  * runMigrate's finish() applies to every run here too.
  */
-import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/cli.ts";
+import { nodeFileSystem } from "../../node-file-system.ts";
+import { readdir, readFile } from "node:fs/promises";
 import { JOB_NAME, JOB_VERSION } from "../../src/shared/version.ts";
 import { PLATFORM_MIGRATIONS, REPO_ROOT, childEnv, finish, type RunOptions, type RunResult } from "./run-migrate.ts";
 
@@ -35,14 +36,7 @@ export async function runMain(args: readonly string[], options: RunOptions): Pro
     stdoutIsTty: false,
     stdinIsTty: false,
     layout: { migrationsDir: PLATFORM_MIGRATIONS, embeddedDataDir: join(REPO_ROOT, ".embedded-postgres") },
-    fs: {
-      readdir: (dir) => readdir(dir),
-      lstat: (path) => lstat(path),
-      readlink: (path) => readlink(path),
-      realpath: (path) => realpath(path),
-      readFile: (path) => readFile(path),
-      writeNewFile: (path, text) => writeFile(path, text, { flag: "wx" }),
-    },
+    fs: nodeFileSystem,
     localUser: `${localUserName(env)}@${hostname()}`,
     // Nothing signals a run in the test's process; signals are tested on child processes.
     signal: new AbortController().signal,
