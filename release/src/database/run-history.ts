@@ -22,6 +22,8 @@ import type { RunIdentity } from "./storage.ts";
 /** "STUDIOMH" as a bigint: serialises the creation of the history table (the migration lock is "STUDIOMG"). */
 const HISTORY_DDL_LOCK_KEY = "6004517954967784776";
 const LOCK_NOT_AVAILABLE = "55P03";
+/** undefined_table, undefined_column: the history table is missing, or older than this release. */
+const TABLE_NOT_CURRENT = new Set(["42P01", "42703"]);
 
 export type RunOutcome = "running" | "succeeded" | "failed" | "refused" | "cancelled" | "unavailable";
 
@@ -103,18 +105,31 @@ export class RunHistory {
     return this.#existence.qualifiedName;
   }
 
-  /** Opens this run's row, creating (or bringing up to date) the history table first when needed. */
+  /**
+   * Opens this run's row. The insert names every column this release of the job writes, so on the
+   * usual deploy it is the only query; a missing table (42P01) or an older one (42703) is created
+   * or brought up to date first, and the row inserted again.
+   */
   async recordStart(sql: Sql, command: string): Promise<void> {
     this.#command = command;
-    if (!(await this.#isCurrent(sql))) await this.#createOrUpgrade(sql);
+    const insert = () => this.#insertRun(sql, command);
+    const id = await insert().catch(async (error: unknown) => {
+      if (!TABLE_NOT_CURRENT.has(errorCode(error))) throw error;
+      await this.#createOrUpgrade(sql);
+      return insert();
+    });
     this.#existence.noteExists(true);
+    this.#runId = id;
+  }
+
+  async #insertRun(sql: Sql, command: string): Promise<number> {
     const identity = this.#identity;
     const [run] = await sql<{ id: string }[]>`
-      insert into ${qualifiedTable(sql, this.#table)} (kind, command, outcome, applied_by, deployment_id, git_commit, environment, runner_version)
+      insert into ${qualifiedTable(sql, this.#table)} (kind, command, outcome, applied_by, deployment_id, git_commit, environment, runner_version, applied_versions)
       values ('run', ${command}, 'running', ${identity.appliedBy}, ${identity.deploymentId ?? null},
-              ${identity.gitCommit ?? null}, ${identity.environment ?? null}, ${this.#runnerVersion})
+              ${identity.gitCommit ?? null}, ${identity.environment ?? null}, ${this.#runnerVersion}, null)
       returning id`;
-    this.#runId = Number(run!.id);
+    return Number(run!.id);
   }
 
   /**
