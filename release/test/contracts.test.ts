@@ -11,7 +11,7 @@ import { lstat, readdir, readFile, readlink, realpath } from "node:fs/promises";
 import { type TestDatabase, TEST_PASSWORD, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_MIGRATIONS, REPO_ROOT, migrationsFolder } from "./support/run-migrate.ts";
 import { eventually } from "./support/eventually.ts";
-import { tableExists, trackedStatuses } from "./support/catalog.ts";
+import { tableExists, trackedStatuses, migrationLockHolders } from "./support/catalog.ts";
 import { parseConfig, type Config } from "../src/shared/config.ts";
 import { COMMANDS } from "../src/commands/table.ts";
 import { runEvents } from "../src/run/run-events.ts";
@@ -78,13 +78,11 @@ function lockOptions(logger: Logger, waitMs = 30_000): LockOptions {
 
 /** Backends waiting in PostgreSQL's queue for the migration lock. */
 async function queuedForTheLock(db: TestDatabase): Promise<number[]> {
-  const rows = await db.sql<{ pid: number }[]>`select pid from pg_locks where locktype = 'advisory' and objid = 1229933895 and not granted`;
-  return rows.map((row) => row.pid);
+  return migrationLockHolders(db.sql, false);
 }
 
 async function lockHolders(db: TestDatabase): Promise<number[]> {
-  const rows = await db.sql<{ pid: number }[]>`select pid from pg_locks where locktype = 'advisory' and objid = 1229933895 and granted`;
-  return rows.map((row) => row.pid);
+  return migrationLockHolders(db.sql);
 }
 
 /** A promise and the function that settles it: the test decides when a lock holder lets go. */

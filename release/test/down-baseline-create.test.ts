@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_APPLIED, PLATFORM_MIGRATIONS, failure, migrationsFolder, type RunResult } from "./support/run-migrate.ts";
 import { runMain } from "./support/run-main.ts";
-import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
+import { catalogPicture, tableExists, trackedStatuses, lastRun } from "./support/catalog.ts";
 import { schemaSnapshot } from "./support/schema-snapshot.ts";
 import { CTRL_C, runAtTerminal } from "./support/terminal.ts";
 import { create } from "../src/commands/create.ts";
@@ -331,8 +331,7 @@ describe("baseline", () => {
     expect(forced.code).toBe(0);
     expect(forced.events.find((e) => e.event === "schema_check_skipped")?.level).toBe("warn");
     expect(await trackedStatuses(db.sql)).toEqual({ "001_first": "applied", "002_second": "applied" });
-    const [recorded] = await db.sql`select command, outcome from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
-    expect(recorded).toEqual({ command: "baseline --skip-schema-check", outcome: "succeeded" });
+    expect(await lastRun(db.sql)).toMatchObject({ command: "baseline --skip-schema-check", outcome: "succeeded" });
   });
 
   test("a database whose schema was applied by hand passes the check; one with an extra column is refused, naming it", async () => {
@@ -475,11 +474,6 @@ describe("create", () => {
 });
 
 describe("Ctrl-C at the terminal during the pause to confirm", () => {
-  async function lastRunOutcome(db: TestDatabase) {
-    const [row] = await db.sql`select command, outcome from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
-    return row;
-  }
-
   test("down: stops with exit 130, nothing rolled back, and its history row says cancelled", async () => {
     const dir = await platformCopy(6);
     const { db } = await migrated(dir);
@@ -493,7 +487,7 @@ describe("Ctrl-C at the terminal during the pause to confirm", () => {
     expect(result.events.filter((e) => e.event === "rollback_started")).toEqual([]);
     expect(await snapshot(db)).toEqual(before);
     expect(Object.keys(await trackedStatuses(db.sql))).toHaveLength(6);
-    expect(await lastRunOutcome(db)).toEqual({ command: "down", outcome: "cancelled" });
+    expect(await lastRun(db.sql)).toMatchObject({ command: "down", outcome: "cancelled" });
   });
 
   test("baseline: stops with exit 130 and records nothing", async () => {

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
-import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
+import { catalogPicture, tableExists, trackedStatuses, lastRun } from "./support/catalog.ts";
 
 const server = useTestServer();
 
@@ -206,8 +206,7 @@ describe("the database does not let the job do its own work", () => {
     expect(failure(result)).toMatchObject({ error: "database_unavailable", code: "55P03" });
     const [after] = await db.sql`select checksum from platform.schema_migrations where version = 1`;
     expect(after!.checksum).toBe(recorded!.checksum);
-    const [run] = await db.sql`select outcome, error_code from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
-    expect(run).toEqual({ outcome: "unavailable", error_code: "55P03" });
+    expect(await lastRun(db.sql)).toMatchObject({ outcome: "unavailable", error_code: "55P03" });
 
     // With the lock gone, the same command does what it says.
     expect((await runMigrate(["resolve", "1", "--accept-checksum"], { url: db.url, migrationsDir: dir })).code).toBe(0);

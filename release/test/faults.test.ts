@@ -8,7 +8,7 @@ import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { runMain } from "./support/run-main.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
-import { tableExists, trackedStatuses } from "./support/catalog.ts";
+import { tableExists, trackedStatuses, lastRun, migrationLockHolders } from "./support/catalog.ts";
 import { eventually } from "./support/eventually.ts";
 
 const LOCK_KEY = "6004517954967784775";
@@ -149,8 +149,8 @@ describe("lost connections", () => {
       const [row] = await db.sql<{ pid: number }[]>`select pid from pg_stat_activity where application_name = 'studio-migrate' and wait_event_type = 'Lock'`;
       return row?.pid;
     });
-    const [lockRow] = await db.sql`select pid from pg_locks where locktype = 'advisory' and objid = 1229933895 and granted`;
-    return { dir, gate, workPid, lockPid: lockRow!.pid as number, run };
+    const [lockPid] = await migrationLockHolders(db.sql);
+    return { dir, gate, workPid, lockPid: lockPid!, run };
   }
 
   test("terminating the migration's backend: non-zero exit, nothing partial, a rerun succeeds", async () => {
@@ -183,7 +183,6 @@ describe("lost connections", () => {
     expect(await tableExists(db.sql, "blocked_half")).toBe(false);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_gate": "applied" });
     // The lock's session is gone, so the run's history row was completed through the migration session.
-    const [history] = await db.sql`select outcome from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
-    expect(history!.outcome).toBe("failed");
+    expect((await lastRun(db.sql))!.outcome).toBe("failed");
   });
 });

@@ -9,7 +9,7 @@ import { type TestDatabase, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder } from "./support/run-migrate.ts";
 import { runMain } from "./support/run-main.ts";
 import { watchBothStreams } from "./support/watch-output.ts";
-import { tableExists, trackedStatuses } from "./support/catalog.ts";
+import { tableExists, trackedStatuses, lastRun } from "./support/catalog.ts";
 import { eventually } from "./support/eventually.ts";
 import { startTcpProxy } from "./support/tcp-proxy.ts";
 
@@ -47,12 +47,6 @@ async function rowsOf(query: Promise<readonly object[]>): Promise<object[]> {
   return [...(await query)];
 }
 
-async function lastRun(db: TestDatabase) {
-  const [row] = await db.sql<{ outcome: string; error_message: string | null }[]>`
-    select outcome, error_message from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
-  return row;
-}
-
 describe("a session lost under the job", () => {
   test("idle_session_timeout on the database never ends the job's sessions: a run that waited applies with its own settings", async () => {
     const db = await server.fresh();
@@ -87,7 +81,7 @@ describe("a session lost under the job", () => {
     expect(failure(result).message).toContain(`the migration session (pid ${workPid}) was closed`);
     expect(await rowsOf(db.sql`select file from public.seen`)).toEqual([]);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_seen": "applied" });
-    const recorded = await lastRun(db);
+    const recorded = await lastRun(db.sql);
     expect(recorded!.outcome).toBe("failed");
     expect(recorded!.error_message).toContain(`pid ${workPid}) was closed`);
     // Nothing of the job is left on the server, in a lock queue or elsewhere.
@@ -255,7 +249,7 @@ describe("a network reset", () => {
       expect(result.code).toBe(1);
       expect(failure(result)).toMatchObject({ error: "session_lost" });
       expect(await rowsOf(db.sql`select file from public.seen`)).toEqual([]);
-      const recorded = await lastRun(db);
+      const recorded = await lastRun(db.sql);
       expect(recorded!.outcome).toBe("failed");
       expect(recorded!.error_message).toContain("was closed by the server or the network");
     } finally {

@@ -30,3 +30,23 @@ export async function tableExists(sql: Sql, qualifiedName: string): Promise<bool
   const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${qualifiedName}) is not null as exists`;
   return row!.exists;
 }
+
+export interface RecordedRun {
+  readonly command: string;
+  readonly outcome: string;
+  readonly error_code: string | null;
+  readonly error_message: string | null;
+}
+
+/** The newest run in the run history. */
+export async function lastRun(sql: Sql): Promise<RecordedRun | undefined> {
+  const [row] = await sql<RecordedRun[]>`
+    select command, outcome, error_code, error_message from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
+  return row;
+}
+
+/** The backends that hold the migration lock (granted) or wait for it. */
+export async function migrationLockHolders(sql: Sql, granted = true): Promise<number[]> {
+  const rows = await sql<{ pid: number }[]>`select pid from pg_locks where locktype = 'advisory' and objid = 1229933895 and granted = ${granted}`;
+  return rows.map((row) => row.pid);
+}
