@@ -20,32 +20,32 @@ import type { LintDeps } from "../lint/lint.ts";
 /** Where a command's own document (a table, or one JSON document) goes: stdout. */
 export type WriteDocument = (text: string) => void;
 
-/** What a command that needs no database gets: the files, and what it may write or lint with. */
-export interface FilesRun {
+/** What every command gets: the migration files, where its output goes, and the parser. */
+export interface CommandRun {
   readonly files: readonly MigrationFile[];
-  readonly migrationsDir: string;
-  readonly fs: JobFileSystem;
   readonly logger: Logger;
   readonly writeDocument: WriteDocument;
+  /** Loads the SQL parser (about 20 ms); call it only when there is SQL to parse. */
   readonly loadParser: () => Promise<SqlParser>;
+}
+
+/** What a command that needs no database gets: the files, and what it may write or lint with. */
+export interface FilesRun extends CommandRun {
+  readonly migrationsDir: string;
+  readonly fs: JobFileSystem;
   /** MIGRATE_LINT: "warn" reports lint errors as warnings for this run. */
   readonly lintMode: LintMode;
   /** Aborted by SIGTERM or SIGINT. */
   readonly signal: AbortSignal;
 }
 
-export interface ReadOnlyRun {
-  readonly files: readonly MigrationFile[];
+export interface ReadOnlyRun extends CommandRun {
   /** The migration session's queries: `work.sql`. */
   readonly sql: Sql;
   /** The migration session itself, which migrations run on and which is reset between them. */
   readonly work: Session;
   readonly storage: MigrationStorage;
   readonly history: RunHistory;
-  readonly logger: Logger;
-  readonly writeDocument: WriteDocument;
-  /** Loads the SQL parser (about 20 ms); call it only when there is SQL to parse. */
-  readonly loadParser: () => Promise<SqlParser>;
   /** What the lint gate needs: the rule levels beside the migrations, the parser, MIGRATE_LINT. */
   readonly lint: LintDeps;
 }

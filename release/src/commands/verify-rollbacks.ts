@@ -31,21 +31,17 @@ import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import type { MigrationFile } from "../files/migration-files.ts";
 import type { SqlParser } from "../files/sql-statements.ts";
-import type { WriteDocument } from "./context.ts";
+import type { CommandRun } from "./context.ts";
 
 export interface VerifyRollbacksOptions {
   /** --json: one JSON document on stdout instead of the text. */
   readonly json: boolean;
 }
 
-export interface VerifyRun {
-  readonly files: readonly MigrationFile[];
+export interface VerifyRun extends CommandRun {
   /** The server to create the scratch database on (DATABASE_URL's, or the embedded one). */
   readonly url: string;
   readonly config: Config;
-  readonly logger: Logger;
-  readonly writeDocument: WriteDocument;
-  readonly loadParser: () => Promise<SqlParser>;
   readonly signal: AbortSignal;
 }
 
