@@ -6,7 +6,7 @@
 import { hostname, userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { main } from "./src/cli/cli.ts";
-import { nodeFileSystem } from "./node-file-system.ts";
+import { machineHost } from "./host/host.ts";
 import { ExitCode } from "./src/shared/errors.ts";
 import { JOB_NAME, JOB_VERSION } from "./src/shared/version.ts";
 
@@ -47,7 +47,7 @@ const exitCode = await main({
     migrationsDir: `${repoRoot}apps/studio/database/migrations`,
     embeddedDataDir: `${repoRoot}.embedded-postgres`,
   },
-  fs: nodeFileSystem,
+  host: machineHost,
   localUser: `${localUserName()}@${hostname()}`,
   signal: cancellation.signal,
   runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version})`,

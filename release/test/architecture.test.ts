@@ -73,3 +73,28 @@ describe("the layers", () => {
     expect(climbing).toEqual([]);
   });
 });
+
+/**
+ * The machine, reached directly: the process and its variables, the file system, the operating
+ * system, programs. Only the entry and release/host do that; the core gets them passed in.
+ */
+const MACHINE_ACCESS = /\bprocess\.|["']node:(?:fs|fs\/promises|os|child_process)["']|\bBun\.(?:spawn|spawnSync|file|write|env|argv|resolveSync)\b/;
+
+describe("the host", () => {
+  test("no module under release/src reaches the machine itself", async () => {
+    const reaching: string[] = [];
+    for (const file of (await importGraph()).keys()) {
+      const code = (await readFile(file, "utf8")).replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, "");
+      const match = code.match(MACHINE_ACCESS);
+      if (match) reaching.push(`${relative(SOURCE, file)}: ${match[0]}`);
+    }
+    expect(reaching).toEqual([]);
+  });
+
+  test("the check catches each way of reaching the machine", () => {
+    for (const line of ['process.env.X', 'import { readFile } from "node:fs/promises";', 'import { tmpdir } from "node:os";', "Bun.spawn([])", "Bun.resolveSync(a, b)"]) {
+      expect(line).toMatch(MACHINE_ACCESS);
+    }
+    expect('import { join } from "node:path";').not.toMatch(MACHINE_ACCESS);
+  });
+});

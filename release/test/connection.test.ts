@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startEmbeddedPostgres } from "../src/database/embedded.ts";
+import { startEmbeddedPostgres } from "../host/embedded-postgres.ts";
 import { TEST_PASSWORD, choosePort, useTestServer } from "./support/postgres.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 

@@ -4,7 +4,7 @@
  * output, the gate `up` runs, and the repository's own migrations 001-008.
  */
 import { afterAll, describe, expect, test } from "bun:test";
-import { lstat, mkdtemp, readdir, readFile, readlink, realpath, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { check } from "../src/commands/check.ts";
@@ -17,7 +17,9 @@ import { enforceLintGate, lintMigrations } from "../src/lint/lint.ts";
 import type { Finding, LintReport } from "../src/lint/findings.ts";
 import { readLintConfig } from "../src/lint/lint-config.ts";
 import { LintModeSchema, type LintMode } from "../src/shared/config.ts";
-import { locateSquawk, SquawkFailedError, type SquawkLocation } from "../src/lint/squawk.ts";
+import { SquawkFailedError, type SquawkLocation } from "../src/lint/squawk.ts";
+import { locateSquawk } from "../host/squawk-binary.ts";
+import { machineHost } from "../host/host.ts";
 
 const PLATFORM_MIGRATIONS = join(import.meta.dir, "..", "..", "apps", "studio", "database", "migrations");
 const folders: string[] = [];
@@ -34,7 +36,7 @@ async function fixture(files: Record<string, string | Uint8Array>): Promise<stri
   return dir;
 }
 
-const fs = { readdir, lstat, readlink: (path: string) => readlink(path), realpath: (path: string) => realpath(path), readFile: (path: string) => readFile(path) };
+const { fs, squawk } = machineHost;
 
 async function readFiles(dir: string): Promise<MigrationFile[]> {
   return (await readMigrationFolder(dir, fs, { refuseIgnored: true })).files;
@@ -72,15 +74,15 @@ async function runCheck(dir: string, options: { json?: boolean; mode?: LintMode;
       loadParser: loadSqlParser,
       lintMode: options.mode ?? "error",
       signal: new AbortController().signal,
-      ...(options.squawk ? { squawk: options.squawk } : {}),
+      squawk: options.squawk ? { ...squawk, location: options.squawk } : squawk,
     },
     { json: options.json ?? false },
   );
   return { code, documents, lines };
 }
 
-async function lintFolder(dir: string, mode: LintMode = "error", squawk?: SquawkLocation): Promise<LintReport> {
-  return lintMigrations(await readFiles(dir), { migrationsDir: dir, readFile: fs.readFile, loadParser: loadSqlParser, mode, ...(squawk ? { squawk } : {}) });
+async function lintFolder(dir: string, mode: LintMode = "error", location?: SquawkLocation): Promise<LintReport> {
+  return lintMigrations(await readFiles(dir), { migrationsDir: dir, readFile: fs.readFile, loadParser: loadSqlParser, mode, squawk: location ? { ...squawk, location } : squawk });
 }
 
 /** file:line rule level, the way a person scans the output. */
@@ -469,7 +471,7 @@ describe("the repository's migrations", () => {
 });
 
 describe("the gate up runs", () => {
-  const deps = (dir: string, loadParser: () => Promise<SqlParser> = loadSqlParser) => ({ migrationsDir: dir, readFile: fs.readFile, loadParser, mode: "error" as const });
+  const deps = (dir: string, loadParser: () => Promise<SqlParser> = loadSqlParser) => ({ migrationsDir: dir, readFile: fs.readFile, squawk, loadParser, mode: "error" as const });
 
   test("with nothing pending it does nothing: no parser, no squawk, no log line", async () => {
     const { logger, lines } = captureLogger();
@@ -563,7 +565,7 @@ describe("squawk itself", () => {
     const dir = await fixture({ "001_a.sql": "ALTER TABLE app.a DROP COLUMN b;\n" });
     const files = await readFiles(dir);
     await rm(join(dir, "001_a.sql"));
-    const lint = (mode: LintMode) => lintMigrations(files, { migrationsDir: dir, readFile: fs.readFile, loadParser: loadSqlParser, mode });
+    const lint = (mode: LintMode) => lintMigrations(files, { migrationsDir: dir, readFile: fs.readFile, squawk, loadParser: loadSqlParser, mode });
     const error = await lint("error").catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(SquawkFailedError);
     expect((error as SquawkFailedError).exitCode).toBe(ExitCode.refused);

@@ -8,37 +8,20 @@ import { environmentFailure, jobDatabase } from "../database/environment-errors.
 import { cancelReasonOf, pause } from "../shared/cancellation.ts";
 import { RunHistory, type RecordedSchema, type RunEnd } from "../database/run-history.ts";
 import { liveSchema } from "../database/drift.ts";
-import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource, type InstallLayout } from "../shared/config.ts";
-import { createLogger, type Logger, type LogSink } from "../shared/log.ts";
+import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource } from "../shared/config.ts";
+import { createLogger, type Logger } from "../shared/log.ts";
 import { describeTarget, Secrets, type Redactor } from "../shared/redact.ts";
 import { lockSessionSettings, migrationSessionSettings, type Session } from "../database/database.ts";
 import { withMigrationLock } from "../database/lock.ts";
-import { readMigrationFolder, warnIgnored, type JobFileSystem, type MigrationFile } from "../files/migration-files.ts";
+import { readMigrationFolder, warnIgnored, type MigrationFile } from "../files/migration-files.ts";
 import { MigrationStorage, type RunIdentity } from "../database/storage.ts";
 import { loadSqlParser, type SqlParser } from "../files/sql-statements.ts";
-import { startEmbeddedPostgres } from "../database/embedded.ts";
+import type { Environment, Host } from "./environment.ts";
 import { createConfirm } from "./confirm.ts";
 import { COMMANDS, type AnyCommandEntry } from "../commands/table.ts";
 import { withRunSessions } from "../run/run-sessions.ts";
 import { logListener, runEvents } from "../run/run-events.ts";
 import type { ReadOnlyRun, WriteDocument } from "../commands/context.ts";
-
-export interface Environment {
-  readonly argv: readonly string[];
-  readonly env: Record<string, string | undefined>;
-  readonly sink: LogSink;
-  readonly stdoutIsTty: boolean;
-  /** Whether a person can answer at a terminal (down and baseline wait for Ctrl-C there). */
-  readonly stdinIsTty: boolean;
-  readonly layout: InstallLayout;
-  readonly fs: JobFileSystem;
-  /** `user@host` of whoever runs the job outside Railway. */
-  readonly localUser: string;
-  /** Aborted with a CancelReason when the process receives SIGTERM or SIGINT. */
-  readonly signal: AbortSignal;
-  /** `studio-release-migrations 0.1.0 (bun 1.4.4)`, recorded in the run history. */
-  readonly runnerVersion: string;
-}
 
 export async function main(environment: Environment): Promise<number> {
   const { env, sink } = environment;
@@ -115,23 +98,24 @@ async function run(config: Config<AnyCommandEntry>, environment: Environment, se
   const { entry, options } = command;
   const { logger, writeDocument, loadParser } = services;
   // Near misses are refused by the command that checks the folder for CI; every other command warns and goes on.
-  const { files, ignored } = await readMigrationFolder(config.migrationsDir, environment.fs, { refuseIgnored: entry.refusesIgnoredFiles });
+  const { fs, squawk } = environment.host;
+  const { files, ignored } = await readMigrationFolder(config.migrationsDir, fs, { refuseIgnored: entry.refusesIgnoredFiles });
   warnIgnored(ignored, logger);
   const { migrationsDir, lintMode } = config;
   if (entry.needs === "files") {
-    return entry.invoke({ files, migrationsDir, fs: environment.fs, logger, writeDocument, loadParser, lintMode, signal: environment.signal }, options);
+    return entry.invoke({ files, migrationsDir, fs, squawk, logger, writeDocument, loadParser, lintMode, signal: environment.signal }, options);
   }
   if (!database) throw new Error(`${entry.name} needs a database`);
   if (entry.needs === "server") {
-    return withDatabaseUrl(database, logger, (url) => entry.invoke({ files, url, config, logger, writeDocument, loadParser, signal: environment.signal }, options));
+    return withDatabaseUrl(database, environment.host, logger, (url) => entry.invoke({ files, url, config, logger, writeDocument, loadParser, signal: environment.signal }, options));
   }
-  return withDatabaseUrl(database, logger, (url) => runAgainst(url, config, environment, services, files));
+  return withDatabaseUrl(database, environment.host, logger, (url) => runAgainst(url, config, environment, services, files));
 }
 
 /** The URL to use: DATABASE_URL's, or that of the embedded PostgreSQL started (and stopped) around `body`. */
-async function withDatabaseUrl(database: DatabaseSource, logger: Logger, body: (url: string) => Promise<ExitCode>): Promise<ExitCode> {
+async function withDatabaseUrl(database: DatabaseSource, host: Host, logger: Logger, body: (url: string) => Promise<ExitCode>): Promise<ExitCode> {
   if (database.kind === "url") return body(database.url);
-  const server = await startEmbeddedPostgres(database.dataDir, database.port, database.dataDirChosen);
+  const server = await host.startEmbeddedPostgres(database.dataDir, database.port, database.dataDirChosen);
   const where = server.fallbackReason ? `${server.dataDir}, because ${server.fallbackReason}` : server.dataDir;
   logger.info("embedded_started", `embedded PostgreSQL is up (data in ${where}); connect with: psql ${server.url}`, { url: server.url, data_dir: server.dataDir });
   try {
@@ -192,7 +176,7 @@ async function runAgainst(
         { role: "migration", settings: migrationSessionSettings(config.policy) },
         ...(locking ? [{ role: "lock", settings: lockSessionSettings(config.policy) }] : []),
       ]);
-      const lint = { migrationsDir: config.migrationsDir, readFile: environment.fs.readFile, loadParser, mode: config.lintMode, signal };
+      const lint = { migrationsDir: config.migrationsDir, readFile: environment.host.fs.readFile, squawk: environment.host.squawk, loadParser, mode: config.lintMode, signal };
       const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
       activity = `running ${entry.name}`;
       if (entry.needs === "read") return await entry.invoke(readOnly, options);

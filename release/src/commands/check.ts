@@ -8,7 +8,7 @@ import { lintMigrations } from "../lint/lint.ts";
 import { countFindings } from "../lint/findings.ts";
 import { describeLintCounts, lintDocument, lintText, logLintNotices } from "../lint/report.ts";
 import type { LintMode } from "../shared/config.ts";
-import type { SquawkLocation } from "../lint/squawk.ts";
+import type { Squawk } from "../lint/squawk.ts";
 import type { Logger } from "../shared/log.ts";
 import type { MigrationFile, MigrationFileSystem } from "../files/migration-files.ts";
 import type { SqlParser } from "../files/sql-statements.ts";
@@ -24,8 +24,7 @@ export interface CheckRun {
   readonly loadParser: () => Promise<SqlParser>;
   /** MIGRATE_LINT: "warn" reports errors as warnings for this run. */
   readonly lintMode: LintMode;
-  /** Where squawk is; by default the binary installed for this platform. */
-  readonly squawk?: SquawkLocation;
+  readonly squawk: Squawk;
   /** Aborted by SIGTERM or SIGINT: linting stops. */
   readonly signal: AbortSignal;
 }
@@ -42,7 +41,7 @@ export async function check(run: CheckRun, options: CheckOptions): Promise<ExitC
     loadParser: run.loadParser,
     mode: run.lintMode,
     signal: run.signal,
-    ...(run.squawk ? { squawk: run.squawk } : {}),
+    squawk: run.squawk,
   });
   const text = lintText(report);
   if (options.json) run.writeDocument(JSON.stringify(lintDocument(report)));

@@ -16,6 +16,7 @@ import type { MigrationPolicy } from "../shared/config.ts";
 import type { RunEvents } from "../run/run-events.ts";
 import type { RunHistory } from "../database/run-history.ts";
 import type { LintDeps } from "../lint/lint.ts";
+import type { Squawk } from "../lint/squawk.ts";
 
 /** Where a command's own document (a table, or one JSON document) goes: stdout. */
 export type WriteDocument = (text: string) => void;
@@ -33,6 +34,7 @@ export interface CommandRun {
 export interface FilesRun extends CommandRun {
   readonly migrationsDir: string;
   readonly fs: JobFileSystem;
+  readonly squawk: Squawk;
   /** MIGRATE_LINT: "warn" reports lint errors as warnings for this run. */
   readonly lintMode: LintMode;
   /** Aborted by SIGTERM or SIGINT. */

@@ -13,7 +13,7 @@ import { isKnownRule, ruleSpec, squawkRuleNames, RULES, type FindingLevel, type 
 import { RELAXED_NOTE, levelOf, readLintConfig, type LintConfig } from "./lint-config.ts";
 import type { LintMode } from "../shared/config.ts";
 import { jobRuleFindings } from "./rules.ts";
-import { locateSquawk, runSquawk, SquawkFailedError, type SquawkFinding, type SquawkLocation } from "./squawk.ts";
+import { runSquawk, SquawkFailedError, type Squawk, type SquawkFinding } from "./squawk.ts";
 import { applyWaivers, findWaivers, statementIndexAt, WAIVER_MARK, WAIVER_RULES, WAIVER_SYNTAX, type RuleState } from "./waivers.ts";
 import { logLintReport } from "./report.ts";
 import type { Finding, LintReport } from "./findings.ts";
@@ -24,8 +24,8 @@ export interface LintDeps {
   readonly readFile: (path: string) => Promise<Uint8Array>;
   readonly loadParser: () => Promise<SqlParser>;
   readonly mode: LintMode;
-  /** Where squawk is; by default the binary installed for this platform. */
-  readonly squawk?: SquawkLocation;
+  /** squawk as installed on this machine (or a location that says why it is not). */
+  readonly squawk: Squawk;
   /** Aborted by SIGTERM, SIGINT or the run's time budget: linting stops, and squawk is killed. */
   readonly signal?: AbortSignal;
 }
@@ -92,7 +92,7 @@ interface SquawkOutcome {
  * (so squawk knows a table created earlier in the file is new), one for no-transaction files.
  */
 async function squawkFindings(files: readonly MigrationFile[], config: LintConfig, deps: LintDeps, checkpoint: Checkpoint): Promise<SquawkOutcome> {
-  const location = deps.squawk ?? locateSquawk();
+  const { location, runProcess } = deps.squawk;
   if ("unavailable" in location) return { findings: [], ran: false, notices: [location.unavailable] };
   const include = squawkRuleNames().filter((rule) => RULES[rule]?.optIn && levelOf(config, rule) !== "off");
   const batches = [true, false]
@@ -100,7 +100,7 @@ async function squawkFindings(files: readonly MigrationFile[], config: LintConfi
     .filter((batch) => batch.files.length > 0);
   try {
     const found = await Promise.all(
-      batches.map((batch) => runSquawk(location.binary, batch.files, { assumeInTransaction: batch.assumeInTransaction, include, signal: deps.signal })),
+      batches.map((batch) => runSquawk(location.binary, runProcess, batch.files, { assumeInTransaction: batch.assumeInTransaction, include, signal: deps.signal })),
     );
     return { findings: found.flat(), ran: true, notices: [] };
   } catch (error) {

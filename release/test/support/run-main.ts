@@ -9,7 +9,7 @@
 import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/cli.ts";
-import { nodeFileSystem } from "../../node-file-system.ts";
+import { machineHost } from "../../host/host.ts";
 import { readdir, readFile } from "node:fs/promises";
 import { JOB_NAME, JOB_VERSION } from "../../src/shared/version.ts";
 import { PLATFORM_MIGRATIONS, REPO_ROOT, childEnv, finish, type RunOptions, type RunResult } from "./run-migrate.ts";
@@ -36,7 +36,7 @@ export async function runMain(args: readonly string[], options: RunOptions): Pro
     stdoutIsTty: false,
     stdinIsTty: false,
     layout: { migrationsDir: PLATFORM_MIGRATIONS, embeddedDataDir: join(REPO_ROOT, ".embedded-postgres") },
-    fs: nodeFileSystem,
+    host: machineHost,
     localUser: `${localUserName(env)}@${hostname()}`,
     // Nothing signals a run in the test's process; signals are tested on child processes.
     signal: new AbortController().signal,

@@ -3,7 +3,7 @@
  * which never imports node:fs itself; the in-process test runner hands the same object.
  */
 import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs/promises";
-import type { JobFileSystem } from "./src/files/migration-files.ts";
+import type { JobFileSystem } from "../src/files/migration-files.ts";
 
 export const nodeFileSystem: JobFileSystem = {
   readdir: (dir) => readdir(dir),

@@ -7,19 +7,11 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
-import { ConfigError, DatabaseUnavailableError } from "../shared/errors.ts";
+import { ConfigError, DatabaseUnavailableError } from "../src/shared/errors.ts";
+import type { EmbeddedServer, StartEmbeddedPostgres } from "../src/cli/environment.ts";
 import { loadEmbeddedPostgres, unreachableFolder, type EmbeddedPostgresClass } from "./embedded-runtime.ts";
 
-export interface EmbeddedServer {
-  readonly url: string;
-  /** Where the data is: the folder asked for, or the fallback when the postgres user cannot reach it. */
-  readonly dataDir: string;
-  /** Set when the default folder could not be used, saying why. */
-  readonly fallbackReason: string | undefined;
-  stop(): Promise<void>;
-}
-
-export async function startEmbeddedPostgres(wanted: string, port: number, wantedWasChosen: boolean): Promise<EmbeddedServer> {
+export const startEmbeddedPostgres: StartEmbeddedPostgres = async (wanted, port, wantedWasChosen): Promise<EmbeddedServer> => {
   const blocked = unreachableFolder(wanted);
   if (blocked && wantedWasChosen) throw new ConfigError([unreachableMessage(blocked)]);
   const dataDir = blocked ? fallbackDataDir(wanted) : wanted;
@@ -61,7 +53,7 @@ export async function startEmbeddedPostgres(wanted: string, port: number, wanted
     fallbackReason: blocked ? `the "postgres" user cannot enter ${blocked}, above ${wanted}` : undefined,
     stop: () => server.stop(),
   };
-}
+};
 
 function unreachableMessage(dir: string): string {
   return (

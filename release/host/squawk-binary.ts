@@ -1,0 +1,36 @@
+/**
+ * squawk on this machine: the binary npm installed for its platform, and the way the lint gate
+ * starts a program (Bun's spawn). The entry hands both to the core, which never starts a process.
+ */
+import { dirname, join } from "node:path";
+import type { RunProcess, Squawk, SquawkLocation } from "../src/lint/squawk.ts";
+
+/** squawk ships one npm package per platform; package.json installs the linux-x64 one (Railway's). */
+export function locateSquawk(platform: string = process.platform, arch: string = process.arch): SquawkLocation {
+  const packageName = `@squawk-cli/${platform}-${arch}`;
+  try {
+    const manifest = Bun.resolveSync(`${packageName}/package.json`, import.meta.dir);
+    return { binary: join(dirname(manifest), "bin", "squawk") };
+  } catch {
+    return {
+      unavailable: `squawk has no binary installed for ${platform}-${arch} (${packageName} is not in node_modules; package.json installs only @squawk-cli/linux-x64), so only the job's own rules ran`,
+    };
+  }
+}
+
+export const runProcess: RunProcess = async (args, signal) => {
+  const child = Bun.spawn([...args], { stdout: "pipe", stderr: "pipe", stdin: "ignore", ...(signal ? { signal } : {}) });
+  const [stdout, stderr, exitCode] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+  return { stdout, stderr, exitCode };
+};
+
+/** Located on first use: a run that lints nothing never looks for it. */
+export function installedSquawk(): Squawk {
+  let location: SquawkLocation | undefined;
+  return {
+    get location() {
+      return (location ??= locateSquawk());
+    },
+    runProcess,
+  };
+}
