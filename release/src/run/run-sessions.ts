@@ -6,7 +6,8 @@
  * being worked on; and all are closed when the body ends, whatever happened.
  */
 import { closeSession, openSession, type Session } from "../database/database.ts";
-import { describeReason } from "../shared/errors.ts";
+import { environmentFailure, jobDatabase } from "../database/environment-errors.ts";
+import { CancelledError, describeReason, MigrateError } from "../shared/errors.ts";
 import { cancelReasonOf } from "../shared/cancellation.ts";
 import type { Runner } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
@@ -36,13 +37,21 @@ export interface RunSessions {
   open(requests: readonly SessionRequest[]): Promise<Session[]>;
   /** Every session opened so far, in the order they opened. */
   readonly all: readonly Session[];
+  /** What a failure of the run was, named by its cause: see explainFailure. */
+  explain(error: unknown, jobTables: JobTables): Promise<unknown>;
+}
+
+/** The schema of the job's tables and their qualified names, which the fixes of a refusal name. */
+export interface JobTables {
+  readonly schema: string;
+  readonly tables: readonly string[];
 }
 
 export async function withRunSessions<T>(options: RunSessionsOptions, body: (sessions: RunSessions) => Promise<T>): Promise<T> {
   const all: Session[] = [];
   const stopCancelling = cancelOnAbort(options, all);
   try {
-    return await body({ open: (requests) => openAll(options, requests, all), all });
+    return await body({ open: (requests) => openAll(options, requests, all), all, explain: (error, jobTables) => explainFailure(error, options, all, jobTables) });
   } finally {
     stopCancelling();
     await Promise.all(all.map(closeSession));
@@ -74,6 +83,36 @@ function open(options: RunSessionsOptions, { role, url, settings }: SessionReque
     },
   });
 }
+
+/**
+ * Whatever a cancelled statement failed with, the run was cancelled: say so, and exit 130 or 143.
+ * Whatever a query on a closed connection failed with, that session was lost: say which.
+ * A condition of the environment met by the job's own statements says what it is.
+ */
+async function explainFailure(error: unknown, options: RunSessionsOptions, sessions: readonly Session[], { schema, tables }: JobTables): Promise<unknown> {
+  const reason = cancelReasonOf(options.signal);
+  if (reason && !(error instanceof CancelledError)) return new CancelledError(reason, options.activity());
+  const lost = error instanceof MigrateError ? undefined : await lostSession(sessions);
+  if (lost) return lost.lostError(error);
+  const first = sessions[0];
+  const where = first && jobDatabase(first.sql, schema, tables);
+  return environmentFailure(error, { doing: options.activity(), where }) ?? error;
+}
+
+/**
+ * The session whose connection closed, if one did. A query in flight fails as its socket closes, a
+ * moment before the session hears of the close: a few turns of the event loop let it.
+ */
+async function lostSession(sessions: readonly Session[]): Promise<Session | undefined> {
+  for (let turn = 0; turn < LOSS_NOTICE_TURNS; turn++) {
+    const lost = sessions.find((session) => session.lost);
+    if (lost) return lost;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  return undefined;
+}
+
+const LOSS_NOTICE_TURNS = 5;
 
 function cancelOnAbort(options: RunSessionsOptions, sessions: readonly Session[]): () => void {
   const { signal, logger } = options;
