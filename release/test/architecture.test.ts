@@ -4,10 +4,11 @@
  */
 import { describe, expect, test } from "bun:test";
 import { readdir, readFile } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { REPO_ROOT } from "./support/run-migrate.ts";
 
 const SOURCE = join(REPO_ROOT, "release", "src");
+const HOST = join(REPO_ROOT, "release", "host");
 
 /** Each layer, and the layers it may import from (itself included). */
 const MAY_IMPORT: Record<string, readonly string[]> = {
@@ -60,6 +61,17 @@ describe("the layers", () => {
     expect(folders.sort()).toEqual(Object.keys(MAY_IMPORT).sort());
     const architecture = await readFile(join(REPO_ROOT, "docs", "architecture.md"), "utf8");
     for (const layer of folders) expect(architecture).toContain(`\`src/${layer}/\``);
+  });
+
+  test("docs/architecture.md names every module of release/src and release/host, and only modules that exist", async () => {
+    const architecture = await readFile(join(REPO_ROOT, "docs", "architecture.md"), "utf8");
+    const modules = (await Promise.all([SOURCE, HOST].map(async (root) => (await readdir(root, { recursive: true })).filter((path) => path.endsWith(".ts")))))
+      .flat()
+      .map((path) => basename(path));
+    expect(modules.filter((name) => !architecture.includes(`\`${name}\``))).toEqual([]);
+    const named = [...architecture.matchAll(/`(?:[\w./-]*\/)?([\w.-]+\.ts)`/g)].map((match) => match[1]!);
+    const entryAndTests = ["migrate.ts", "architecture.test.ts"];
+    expect(named.filter((name) => !modules.includes(name) && !entryAndTests.includes(name))).toEqual([]);
   });
 
   test("no import circle", async () => {
