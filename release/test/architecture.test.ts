@@ -63,12 +63,13 @@ describe("the layers", () => {
     for (const layer of folders) expect(architecture).toContain(`\`src/${layer}/\``);
   });
 
-  test("docs/architecture.md names every module of release/src and release/host, and only modules that exist", async () => {
+  test("docs/architecture.md names every module of release/src and release/host but the command handlers, and only modules that exist", async () => {
     const architecture = await readFile(join(REPO_ROOT, "docs", "architecture.md"), "utf8");
-    const modules = (await Promise.all([SOURCE, HOST].map(async (root) => (await readdir(root, { recursive: true })).filter((path) => path.endsWith(".ts")))))
-      .flat()
-      .map((path) => basename(path));
-    expect(modules.filter((name) => !architecture.includes(`\`${name}\``))).toEqual([]);
+    const paths = (await Promise.all([SOURCE, HOST].map(async (root) => (await readdir(root, { recursive: true })).filter((path) => path.endsWith(".ts"))))).flat();
+    const modules = paths.map((path) => basename(path));
+    // A command's handler is indexed by the command table, so a new command needs no line here.
+    const mapped = paths.filter((path) => !path.startsWith("commands/") || ["commands/table.ts", "commands/context.ts"].includes(path)).map((path) => basename(path));
+    expect(mapped.filter((name) => !architecture.includes(`\`${name}\``))).toEqual([]);
     const named = [...architecture.matchAll(/`(?:[\w./-]*\/)?([\w.-]+\.ts)`/g)].map((match) => match[1]!);
     const entryAndTests = ["migrate.ts", "architecture.test.ts"];
     expect(named.filter((name) => !modules.includes(name) && !entryAndTests.includes(name))).toEqual([]);
