@@ -203,6 +203,19 @@ describe("every run that reached the database is in the history", () => {
       { command: "up", outcome: "failed", error_code: "42P01" },
     ]);
   });
+
+  test("a history table an older release made, without applied_versions, is brought up to date and the run recorded in it", async () => {
+    const db = await server.fresh();
+    const { run } = await ledger(db);
+    await db.sql`alter table platform.schema_migrations_runs drop column applied_versions`;
+    const upgraded = await run();
+    expect(upgraded.code).toBe(0);
+    const runs = await db.sql<{ outcome: string; applied_versions: number[] | null }[]>`
+      select outcome, applied_versions from platform.schema_migrations_runs where kind = 'run' order by id`;
+    expect(runs.map((row) => row.outcome)).toEqual(["succeeded", "succeeded"]);
+    // The first run's evidence went with the dropped column; the run after the upgrade records its own.
+    expect(runs.map((row) => row.applied_versions)).toEqual([null, [1, 2, 3]]);
+  });
 });
 
 describe("no run stays running after its process ends", () => {
