@@ -14,6 +14,11 @@ import type { MigrationPolicy, Runner, TableName } from "../shared/config.ts";
 /** A session or a transaction: anything that runs queries. */
 export type Queryable = ISql<{}>;
 
+/** A whole session (it can begin a transaction), rather than a transaction already open on one. */
+export function isSession(sql: Queryable): sql is Sql {
+  return "begin" in sql;
+}
+
 export const APPLICATION_NAME = "studio-migrate";
 
 export interface ConnectOptions {

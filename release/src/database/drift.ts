@@ -8,11 +8,13 @@
  * schema as it then is, drift included.
  */
 import { describeDifference, diffSnapshots } from "./schema-snapshot/diff.ts";
-import { parseStoredSnapshot, snapshotFingerprint, snapshotHash, takeSnapshot } from "./schema-snapshot/snapshot.ts";
+import { parseStoredSnapshot, snapshotHash, takeSnapshot } from "./schema-snapshot/snapshot.ts";
+import { catalogSignal } from "./schema-snapshot/catalog-signal.ts";
 import { COMMAND } from "../shared/invocation.ts";
 import type { Refusal } from "../shared/errors.ts";
 import type { TableName } from "../shared/config.ts";
-import type { Queryable } from "./database.ts";
+import { isSession, type Queryable } from "./database.ts";
+import type { SchemaSnapshot } from "./schema-snapshot/types.ts";
 import type { RecordedSchema, RunHistory } from "./run-history.ts";
 
 export interface SchemaDrift {
@@ -27,11 +29,18 @@ export function bookkeepingTables(table: TableName): string[] {
   return [`${table.schema}.${table.table}`, `${table.schema}.${table.table}_runs`];
 }
 
-/** The live schema, in the form the run history keeps. */
-export async function liveSchema(sql: Queryable, table: TableName): Promise<RecordedSchema> {
-  const options = { exclude: bookkeepingTables(table) };
-  const [snapshot, fingerprint] = await Promise.all([takeSnapshot(sql, options), snapshotFingerprint(sql, options)]);
-  return { hash: snapshotHash(snapshot), fingerprint, snapshot };
+/**
+ * The live schema, in the form the run history keeps: the snapshot, and the catalog signal as its
+ * fingerprint. Both are read in one snapshot of the database, so that a change made between the
+ * two reads can never hide behind a signal that already includes it.
+ */
+export async function liveSchema(sql: Queryable, table: TableName): Promise<RecordedSchema & { readonly snapshot: SchemaSnapshot }> {
+  const read = async (tx: Queryable) => {
+    const fingerprint = await catalogSignal(tx);
+    const snapshot = await takeSnapshot(tx, { exclude: bookkeepingTables(table) });
+    return { hash: snapshotHash(snapshot), fingerprint, snapshot };
+  };
+  return isSession(sql) ? sql.begin("isolation level repeatable read read only", read) : read(sql);
 }
 
 export interface SchemaCheck {
@@ -45,14 +54,11 @@ export interface SchemaCheck {
 export async function checkSchema(sql: Queryable, history: RunHistory, table: TableName): Promise<SchemaCheck> {
   const expected = await history.lastSchema(sql);
   if (!expected) return { live: undefined, drift: undefined };
-  const options = { exclude: bookkeepingTables(table) };
-  const fingerprint = await snapshotFingerprint(sql, options);
-  // The usual deploy: the schema is as the last run left it, known without reading the snapshot.
-  if (fingerprint === expected.fingerprint) return { live: { hash: expected.hash, fingerprint }, drift: undefined };
+  // The usual deploy: no catalog row changed since the last run, so neither did the schema.
+  if ((await catalogSignal(sql)) === expected.fingerprint) return { live: { hash: expected.hash, fingerprint: expected.fingerprint }, drift: undefined };
 
-  const snapshot = await takeSnapshot(sql, options);
-  const hash = snapshotHash(snapshot);
-  // Same schema, told apart only by what the fingerprint also covers: the snapshot is stored already.
+  const { hash, fingerprint, snapshot } = await liveSchema(sql, table);
+  // Catalog rows changed, the schema did not: the snapshot is stored already, the new signal is recorded.
   if (hash === expected.hash) return { live: { hash, fingerprint }, drift: undefined };
   const live = { hash, fingerprint, snapshot };
   const expectedSnapshot = parseStoredSnapshot(await history.storedSnapshot(sql, expected.hash));

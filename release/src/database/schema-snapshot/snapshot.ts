@@ -1,12 +1,11 @@
 /**
- * Taking a snapshot from a database, and the two forms it is kept in: its hash (and the server's
- * cheaper fingerprint) to tell at a glance whether the schema changed, and its jsonb form in the
- * run history, read back here for comparison.
+ * Taking a snapshot from a database, and the two forms it is kept in: its hash, to tell two
+ * snapshots apart at a glance, and its jsonb form in the run history, read back here for
+ * comparison. The cheaper check of whether the schema changed at all is catalog-signal.ts.
  */
 import { createHash } from "node:crypto";
-import type { Sql } from "postgres";
 import { z } from "zod";
-import type { Queryable } from "../database.ts";
+import { isSession, type Queryable } from "../database.ts";
 import { canonicalJson, compareNames } from "./canonical-form.ts";
 import { SNAPSHOT_QUERY } from "./catalog-queries.ts";
 import { eachSection, KINDS, withoutExcluded } from "./kinds.ts";
@@ -42,24 +41,6 @@ export function snapshotHash(snapshot: SchemaSnapshot): string {
 export function parseStoredSnapshot(stored: unknown): SchemaSnapshot | undefined {
   const parsed = StoredSnapshotSchema.safeParse(stored);
   return parsed.success ? (parsed.data as unknown as SchemaSnapshot) : undefined;
-}
-
-/**
- * A fingerprint of the same catalog query, computed by the server: 32 characters instead of the
- * whole snapshot. Equal fingerprints mean an unchanged schema; different ones only mean "compare
- * the snapshots" (the server's text also holds what the snapshot later leaves out or reorders).
- */
-export async function snapshotFingerprint(sql: Queryable, options: SnapshotOptions): Promise<string> {
-  const read = async (tx: Queryable) => {
-    await tx`select set_config('search_path', '', true)`;
-    const [row] = await tx.unsafe<{ fingerprint: string }[]>(`select md5(s.snapshot::text) as fingerprint from (${SNAPSHOT_QUERY}) as s`, [JSON.stringify(options.exclude)]);
-    return row!.fingerprint;
-  };
-  return isSession(sql) ? sql.begin("isolation level repeatable read read only", read) : read(sql);
-}
-
-function isSession(sql: Queryable): sql is Sql {
-  return "begin" in sql;
 }
 
 type CatalogRows = { readonly [S in SnapshotSection]: SchemaSnapshot[S] } & { readonly excluded: readonly { readonly name: string }[] };
