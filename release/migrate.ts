@@ -34,7 +34,9 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
-const exitCode = await main({
+// A promise chain rather than a top-level await: the image's build compiles this file to bytecode,
+// which Bun does only for code without top-level await.
+main({
   argv: process.argv.slice(2),
   env: process.env,
   sink: {
@@ -51,5 +53,4 @@ const exitCode = await main({
   localUser: `${localUserName()}@${hostname()}`,
   signal: cancellation.signal,
   runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version})`,
-});
-process.exit(exitCode);
+}).then((exitCode) => process.exit(exitCode));

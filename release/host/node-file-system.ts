@@ -6,7 +6,7 @@ import { lstat, readdir, readFile, readlink, realpath, writeFile } from "node:fs
 import type { JobFileSystem } from "../src/files/migration-files.ts";
 
 export const nodeFileSystem: JobFileSystem = {
-  readdir: (dir) => readdir(dir),
+  readdir: (dir) => readdir(dir, { withFileTypes: true }),
   lstat: (path) => lstat(path),
   readlink: (path) => readlink(path),
   realpath: (path) => realpath(path),

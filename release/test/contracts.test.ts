@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import type { TransactionSql } from "postgres";
-import { lstat, readdir, readFile, readlink, realpath } from "node:fs/promises";
+import { nodeFileSystem } from "../host/node-file-system.ts";
 import { type TestDatabase, TEST_PASSWORD, useTestServer } from "./support/postgres.ts";
 import { PLATFORM_MIGRATIONS, REPO_ROOT, migrationsFolder } from "./support/run-migrate.ts";
 import { eventually } from "./support/eventually.ts";
@@ -68,8 +68,7 @@ async function jobSession(db: TestDatabase, role: "migration" | "lock", logger: 
 }
 
 async function migrationFiles(files: Record<string, string>): Promise<MigrationFile[]> {
-  const fs = { readdir: (dir: string) => readdir(dir), lstat, readlink: (path: string) => readlink(path), realpath: (path: string) => realpath(path), readFile: (path: string) => readFile(path) };
-  return (await readMigrationFolder(await migrationsFolder(files), fs, { refuseIgnored: false })).files;
+  return (await readMigrationFolder(await migrationsFolder(files), nodeFileSystem, { refuseIgnored: false })).files;
 }
 
 function lockOptions(logger: Logger, waitMs = 30_000): LockOptions {

@@ -84,7 +84,8 @@ describe("migration files", () => {
       "002_plain.sql": sql,
     };
     const fs = {
-      readdir: async () => Object.keys(files),
+      // Of unknown kind, as some file systems list entries: each is looked at with lstat.
+      readdir: async () => Object.keys(files).map((name) => ({ name, isFile: () => false, isDirectory: () => false, isSymbolicLink: () => false })),
       lstat: async () => ({ isFile: () => true, isDirectory: () => false, isSymbolicLink: () => false }),
       readlink: async (path: string) => path,
       realpath: async (path: string) => path,
@@ -116,6 +117,20 @@ describe("directives", () => {
     const parsed = parseDirectives("001_x.sql", "select 1;\n-- migrate:hold later\n");
     expect(parsed.refusals).toHaveLength(1);
     expect(parsed.refusals[0]).toMatchObject({ check: "directive", line: 2 });
+  });
+
+  test("far below the header, each refused directive keeps its own line; the word in a statement is no directive", () => {
+    const body = Array.from({ length: 500 }, (_, index) => `insert into t values (${index});`);
+    body[99] = "  -- migrate:hold not here";
+    body[100] = "select 'migrate:hold' as text_not_a_directive;";
+    body[399] = "-- migrate:no-transaction";
+    const parsed = parseDirectives("001_x.sql", `-- a header comment\n\n-- migrate:lock-timeout 5s\n${body.join("\n")}`);
+    expect(parsed.refusals.map((r) => [r.check, r.line])).toEqual([
+      ["directive", 103],
+      ["directive", 403],
+    ]);
+    expect(parsed.directives.lockTimeoutMs).toBe(5_000);
+    expect(parsed.directives.transactional).toBe(true);
   });
 
   test("unknown names and bad values are told apart", () => {

@@ -19,8 +19,12 @@ export interface Directives {
 
 /** SQL files write directives as `-- migrate:…`; TypeScript files as `// migrate:…`. */
 export type CommentStyle = "--" | "//";
-const directiveLine = (comment: CommentStyle) => new RegExp(`^${comment}\\s*migrate:(\\S*)\\s*(.*)$`);
-const commentOrBlank = (comment: CommentStyle) => new RegExp(`^(${comment}.*)?$`);
+/** Built once per style: a folder of 2,000 files would otherwise compile them 4,000 times. */
+const LINE_PATTERNS: Readonly<Record<CommentStyle, { readonly directive: RegExp; readonly commentOrBlank: RegExp }>> = {
+  "--": { directive: /^--\s*migrate:(\S*)\s*(.*)$/, commentOrBlank: /^(--.*)?$/ },
+  "//": { directive: /^\/\/\s*migrate:(\S*)\s*(.*)$/, commentOrBlank: /^(\/\/.*)?$/ },
+};
+const DIRECTIVE_MARK = "migrate:";
 
 const noValue = z.literal("", { error: "takes no value" });
 const requiredText = z.string().min(1, { error: "needs a value (for hold: the reason it is held)" });
@@ -49,17 +53,12 @@ export interface DirectiveParse {
  * silently ignored would apply a migration somebody meant to keep back.
  */
 export function parseDirectives(file: string, text: string, comment: CommentStyle = "--"): DirectiveParse {
-  const DIRECTIVE_LINE = directiveLine(comment);
-  const COMMENT_OR_BLANK = commentOrBlank(comment);
+  const patterns = LINE_PATTERNS[comment];
   const refusals: Refusal[] = [];
   const values: DirectiveValues = {};
-  let inHeader = true;
-  text.split("\n").forEach((rawLine, index) => {
-    const line = rawLine.trim();
-    const lineNumber = index + 1;
-    inHeader &&= COMMENT_OR_BLANK.test(line);
-    const match = DIRECTIVE_LINE.exec(line);
-    if (!match) return;
+  for (const { line, lineNumber, inHeader } of candidateLines(text, patterns.commentOrBlank)) {
+    const match = patterns.directive.exec(line);
+    if (!match) continue;
     const [, name = "", value = ""] = match;
     const refuse = (check: string, message: string, resolution: string) =>
       refusals.push({ check, file, line: lineNumber, message, resolution });
@@ -75,7 +74,7 @@ export function parseDirectives(file: string, text: string, comment: CommentStyl
       if (parsed.success) (values as Record<DirectiveName, unknown>)[name] = parsed.data;
       else refuse(DIRECTIVE_VALUE_CHECK, `directive "${comment} migrate:${name}" ${parsed.error.issues[0]?.message}`, `write it as ${comment} ${DIRECTIVE_USAGE[name]}`);
     }
-  });
+  }
   return {
     directives: {
       transactional: values["no-transaction"] === undefined,
@@ -85,6 +84,46 @@ export function parseDirectives(file: string, text: string, comment: CommentStyl
     },
     refusals,
   };
+}
+
+interface CandidateLine {
+  /** The line, trimmed. */
+  readonly line: string;
+  readonly lineNumber: number;
+  /** Whether every line up to and including this one is blank or a comment. */
+  readonly inHeader: boolean;
+}
+
+/**
+ * The lines a directive can be on: each line of the header, then only the lines that name one.
+ * The rest of a long file is skipped with a search for the mark rather than split into lines.
+ */
+function* candidateLines(text: string, commentOrBlank: RegExp): Generator<CandidateLine> {
+  let start = 0;
+  let lineNumber = 1;
+  let inHeader = true;
+  for (;;) {
+    if (!inHeader) {
+      const mark = text.indexOf(DIRECTIVE_MARK, start);
+      if (mark === -1) return;
+      const lineStart = text.lastIndexOf("\n", mark - 1) + 1;
+      lineNumber += newlinesBetween(text, start, lineStart);
+      start = lineStart;
+    }
+    const end = text.indexOf("\n", start);
+    const line = text.slice(start, end === -1 ? text.length : end).trim();
+    inHeader &&= commentOrBlank.test(line);
+    yield { line, lineNumber, inHeader };
+    if (end === -1) return;
+    start = end + 1;
+    lineNumber++;
+  }
+}
+
+function newlinesBetween(text: string, from: number, to: number): number {
+  let count = 0;
+  for (let at = text.indexOf("\n", from); at !== -1 && at < to; at = text.indexOf("\n", at + 1)) count++;
+  return count;
 }
 
 const DIRECTIVE_USAGE: Record<DirectiveName, string> = {

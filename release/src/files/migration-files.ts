@@ -28,9 +28,15 @@ export interface EntryStats {
   isSymbolicLink(): boolean;
 }
 
+/** An entry of a folder, with its kind as the folder listing gave it (node's `Dirent` is one). */
+export interface FolderEntry extends EntryStats {
+  readonly name: string;
+}
+
 /** The file-system calls discovery needs; passed in so the core never reaches for `fs` itself. */
 export interface MigrationFileSystem {
-  readdir(dir: string): Promise<string[]>;
+  /** The folder's entries; a kind the file system does not report leaves every `is…()` false. */
+  readdir(dir: string): Promise<FolderEntry[]>;
   /** The entry itself, a symbolic link not followed. */
   lstat(path: string): Promise<EntryStats>;
   /** What a symbolic link says it points to, as written in it. */
@@ -99,9 +105,9 @@ export interface FolderOptions {
 
 /** Reads and validates every migration in `dir`. Throws RefusedError. */
 export async function readMigrationFolder(dir: string, fs: MigrationFileSystem, { refuseIgnored }: FolderOptions): Promise<MigrationFolder> {
-  const { names, folder } = await listFolder(dir, fs);
-  const ignored = names.filter((name) => !isCandidate(name) && MIGRATION_LIKE.test(name)).map(nearMiss);
-  const sources = await Promise.all(names.filter(isCandidate).map((fileName) => readSource(dir, folder, fileName, fs)));
+  const { entries, folder } = await listFolder(dir, fs);
+  const ignored = entries.filter(({ name }) => !isCandidate(name) && MIGRATION_LIKE.test(name)).map(({ name }) => nearMiss(name));
+  const sources = await Promise.all(entries.filter(({ name }) => isCandidate(name)).map((entry) => readSource(dir, folder, entry, fs)));
   const refusals: Refusal[] = refuseIgnored ? [...ignored] : [];
   const rollbacks = new Map<number, SqlSource>();
   const migrations: MigrationFile[] = [];
@@ -190,18 +196,19 @@ export function warnIgnored(ignored: readonly Refusal[], logger: Logger): void {
 }
 
 /** The folder's entries, and its real path: what a symbolic link must lead into. */
-async function listFolder(dir: string, fs: MigrationFileSystem): Promise<{ names: string[]; folder: string }> {
-  let names: string[];
+async function listFolder(dir: string, fs: MigrationFileSystem): Promise<{ entries: FolderEntry[]; folder: string }> {
+  let entries: FolderEntry[];
   let folder: string;
   try {
-    [names, folder] = await Promise.all([fs.readdir(dir), fs.realpath(dir)]);
+    [entries, folder] = await Promise.all([fs.readdir(dir), fs.realpath(dir)]);
   } catch (error) {
     throw new ConfigError([
       `MIGRATIONS_DIR: cannot read the migrations folder ${dir} (${errnoOf(error)}); set MIGRATIONS_DIR to the folder that holds NNN_name.sql files`,
     ]);
   }
   // Hidden files are editors' and tools' (swap files, .gitkeep), never migrations.
-  return { names: names.filter((name) => !name.startsWith(".")).sort(), folder };
+  const visible = entries.filter(({ name }) => !name.startsWith("."));
+  return { entries: visible.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)), folder };
 }
 
 function isCandidate(name: string): boolean {
@@ -229,10 +236,12 @@ function nearMiss(name: string): Refusal {
 
 type LoadedSource = (SqlSource & { readonly raw: Uint8Array }) | { readonly refusal: Refusal };
 
-async function readSource(dir: string, folder: string, fileName: string, fs: MigrationFileSystem): Promise<LoadedSource> {
+async function readSource(dir: string, folder: string, entry: FolderEntry, fs: MigrationFileSystem): Promise<LoadedSource> {
+  const fileName = entry.name;
   const path = join(dir, fileName);
   const refuse = (problem: EntryProblem): LoadedSource => ({ refusal: { check: "file", file: fileName, ...problem } });
-  const problem = await entryProblem(path, folder, fs);
+  // The listing says what most entries are; only a link, or an entry of unknown kind, costs an lstat.
+  const problem = entry.isFile() ? undefined : await entryProblem(path, folder, fs);
   if (problem) return refuse(problem);
   let raw: Uint8Array;
   try {
