@@ -34,9 +34,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
   });
 }
 
-// A promise chain rather than a top-level await: the image's build compiles this file to bytecode,
-// which Bun does only for code without top-level await.
-main({
+const exitCode = await main({
   argv: process.argv.slice(2),
   env: process.env,
   sink: {
@@ -53,4 +51,5 @@ main({
   localUser: `${localUserName()}@${hostname()}`,
   signal: cancellation.signal,
   runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version})`,
-}).then((exitCode) => process.exit(exitCode));
+});
+process.exit(exitCode);

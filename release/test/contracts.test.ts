@@ -24,6 +24,7 @@ import { redactorFor } from "../src/shared/redact.ts";
 import { applyMigrations, inLockedTransaction, planMigrations, type RunnerDeps } from "../src/run/runner.ts";
 import { loadSqlParser } from "../src/files/sql-statements.ts";
 import { MigrationStorage, type MigrationRecord } from "../src/database/storage.ts";
+import { inlined, sqlLiteral } from "../src/database/inline-values.ts";
 
 const server = useTestServer();
 
@@ -448,5 +449,34 @@ describe("runner contract: concurrent runners", () => {
     await expect(stale.applyAsPlanned(files.slice(1))).rejects.toThrow("002_entry.sql is already recorded as applied by another run");
     expect((await db.sql`select version from ledger`).map((row) => row.version)).toEqual([2]);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_ledger": "applied", "002_entry": "applied" });
+  });
+});
+
+describe("values written into the statement text", () => {
+  const HOSTILE = ["it's", "back\\slash", "\\'; drop table victims; --", "$$ dollar $$", "ünï©ødé 🚀", "line\nbreak\r\ttab", "E'x'", "", "\\x41\\u0041", "''''"];
+
+  test("come back exactly as written, whatever standard_conforming_strings says", async () => {
+    const db = await server.fresh();
+    await db.sql`create table victims (id int)`;
+    for (const setting of ["on", "off"]) {
+      await db.sql.begin(async (tx) => {
+        await tx.unsafe(`set local standard_conforming_strings = ${setting}`);
+        for (const value of HOSTILE) {
+          const [row] = await inlined(tx)<{ text: string; number: number; negative: number; nothing: null; yes: boolean; big: string }[]>`
+            select ${value}::text as text, ${42} as number, ${-3}::int as negative, ${null}::text as nothing, ${true} as yes, ${123456789012345678n}::text as big`;
+          expect(row).toEqual({ text: value, number: 42, negative: -3, nothing: null, yes: true, big: "123456789012345678" });
+        }
+      });
+    }
+    expect(await tableExists(db.sql, "victims")).toBe(true);
+  });
+
+  test("refuse what PostgreSQL could not hold, and leave identifiers to sql(name)", async () => {
+    expect(() => sqlLiteral("a\u0000b")).toThrow("NUL");
+    expect(() => sqlLiteral(Number.NaN)).toThrow("not a finite number");
+    expect(() => sqlLiteral(Number.POSITIVE_INFINITY)).toThrow("not a finite number");
+    const db = await server.fresh();
+    const [row] = await inlined(db.sql)<{ oid: number }[]>`select oid::int from ${db.sql("pg_catalog")}.${db.sql("pg_class")} where relname = ${"pg_class"}`;
+    expect(row!.oid).toBe(1259);
   });
 });

@@ -43,7 +43,7 @@ export async function runAgainstDatabase(
   const { logger, writeDocument, redact, loadParser } = services;
   const identity = runIdentity(config, environment.localUser);
   const storage = new MigrationStorage(config.table, identity, redact);
-  const history = new RunHistory(config.table, identity, environment.runnerVersion);
+  const history = new RunHistory(storage.jobTable, identity, environment.runnerVersion);
   const { signal, host } = environment;
   const { runner } = config;
   const { entry, options } = config.command;

@@ -10,6 +10,7 @@ import { formatDuration, postgresDuration } from "../shared/duration.ts";
 import { pause } from "../shared/cancellation.ts";
 import type { Logger } from "../shared/log.ts";
 import type { MigrationPolicy, Runner, TableName } from "../shared/config.ts";
+import { inlined } from "./inline-values.ts";
 
 /** A session or a transaction: anything that runs queries. */
 export type Queryable = ISql<{}>;
@@ -298,7 +299,7 @@ export class JobTable {
 
   async exists(sql: Queryable): Promise<boolean> {
     if (this.#seen) return true;
-    const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`;
+    const [row] = await inlined(sql)<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`;
     return this.noteExists(row!.exists);
   }
 

@@ -11,6 +11,7 @@ import { formatDuration } from "../shared/duration.ts";
 import { throwIfCancelled } from "../shared/cancellation.ts";
 import { CONNECT_DIRECTLY } from "./pooler.ts";
 import type { Logger } from "../shared/log.ts";
+import { inlined } from "./inline-values.ts";
 
 export const MIGRATION_LOCK_KEY = "6004517954967784775";
 const LOCK_CLASSID = 1398035780;
@@ -55,7 +56,7 @@ export async function withMigrationLock<T>(session: LockSession, options: LockOp
     return await body({ assertHeld: (sql) => assertHeldBy(sql, session) });
   } finally {
     // A lost session took its lock with it; the server released it when the connection closed.
-    if (!session.lost) await session.sql`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
+    if (!session.lost) await inlined(session.sql)`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
   }
 }
 
@@ -96,7 +97,7 @@ async function acquire(session: LockSession, { waitMs, logger, signal }: LockOpt
 
 /** Blocks in PostgreSQL's own lock queue for at most `ms`, so the lock is taken the moment it is free. */
 async function waitForLock(sql: Queryable, ms: number): Promise<boolean> {
-  await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(ms))}ms`}, false)`;
+  await inlined(sql)`select set_config('lock_timeout', ${`${Math.max(1, Math.round(ms))}ms`}, false)`;
   try {
     return await takeLock(sql, "wait");
   } catch (error) {
@@ -123,9 +124,9 @@ async function waitForLock(sql: Queryable, ms: number): Promise<boolean> {
 async function takeLock(sql: Queryable, how: "try" | "wait"): Promise<boolean> {
   const take =
     how === "try"
-      ? sql`case when pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) then 'acquired' else 'busy' end`
-      : sql`(select 'acquired' from pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint))`;
-  const [row] = await sql<{ pid: number; outcome: "acquired" | "busy" | "held_already" }[]>`
+      ? inlined(sql)`case when pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) then 'acquired' else 'busy' end`
+      : inlined(sql)`(select 'acquired' from pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint))`;
+  const [row] = await inlined(sql)<{ pid: number; outcome: "acquired" | "busy" | "held_already" }[]>`
     select pg_backend_pid() as pid, case when exists (
         select 1 from pg_locks
         where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
@@ -145,7 +146,7 @@ function heldAlready(pid: number): DatabaseUnavailableError {
 }
 
 async function findHolder(sql: Queryable): Promise<LockHolder | undefined> {
-  const [row] = await sql<{ pid: number; application_name: string | null; connected_ms: number | null }[]>`
+  const [row] = await inlined(sql)<{ pid: number; application_name: string | null; connected_ms: number | null }[]>`
     select l.pid, a.application_name, (extract(epoch from now() - a.backend_start) * 1000)::float8 as connected_ms
     from pg_locks l left join pg_stat_activity a on a.pid = l.pid
     where l.locktype = 'advisory' and l.classid = ${LOCK_CLASSID}::oid and l.objid = ${LOCK_OBJID}::oid
@@ -166,7 +167,7 @@ function describeHolder(holder: LockHolder | undefined): string {
  * it. Asking pg_locks from this very connection proves the lock and the connection share a backend.
  */
 export async function assertOwnBackendHolds(session: Pick<Session, "sql" | "pid">): Promise<void> {
-  const [row] = await session.sql<{ pid: number; held: boolean }[]>`
+  const [row] = await inlined(session.sql)<{ pid: number; held: boolean }[]>`
     select pg_backend_pid() as pid, exists (
       select 1 from pg_locks
       where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
@@ -184,7 +185,7 @@ export async function assertOwnBackendHolds(session: Pick<Session, "sql" | "pid"
 async function assertHeldBy(sql: Queryable, session: LockSession): Promise<void> {
   const { pid } = session;
   if (session.lost) throw lockLost(pid);
-  const [row] = await sql<{ held: boolean }[]>`
+  const [row] = await inlined(sql)<{ held: boolean }[]>`
     select exists (
       select 1 from pg_locks
       where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid

@@ -18,6 +18,7 @@ import type { Sql } from "postgres";
 import { errorCode, JobTable, qualifiedTable, type Queryable } from "./database.ts";
 import type { LockAttempt } from "../shared/errors.ts";
 import type { RunIdentity } from "./storage.ts";
+import { inlined } from "./inline-values.ts";
 
 /** "STUDIOMH" as a bigint: serialises the creation of the history table (the migration lock is "STUDIOMG"). */
 const HISTORY_DDL_LOCK_KEY = "6004517954967784776";
@@ -86,16 +87,17 @@ type SummaryRow = {
 export class RunHistory {
   readonly #table: TableName;
   readonly #existence: JobTable;
-  readonly #tracking: TableName;
+  /** The tracking table, whose existence the storage adapter has usually seen already. */
+  readonly #tracking: JobTable;
   readonly #identity: RunIdentity;
   readonly #runnerVersion: string;
   #runId: number | undefined;
   #command = "";
   #validated = false;
 
-  constructor(tracking: TableName, identity: RunIdentity, runnerVersion: string) {
+  constructor(tracking: JobTable, identity: RunIdentity, runnerVersion: string) {
     this.#tracking = tracking;
-    this.#table = { schema: tracking.schema, table: `${tracking.table}_runs` };
+    this.#table = { schema: tracking.name.schema, table: `${tracking.name.table}_runs` };
     this.#existence = new JobTable(this.#table);
     this.#identity = identity;
     this.#runnerVersion = runnerVersion;
@@ -124,7 +126,7 @@ export class RunHistory {
 
   async #insertRun(sql: Sql, command: string): Promise<number> {
     const identity = this.#identity;
-    const [run] = await sql<{ id: string }[]>`
+    const [run] = await inlined(sql)<{ id: string }[]>`
       insert into ${qualifiedTable(sql, this.#table)} (kind, command, outcome, applied_by, deployment_id, git_commit, environment, runner_version, applied_versions)
       values ('run', ${command}, 'running', ${identity.appliedBy}, ${identity.deploymentId ?? null},
               ${identity.gitCommit ?? null}, ${identity.environment ?? null}, ${this.#runnerVersion}, null)
@@ -149,7 +151,7 @@ export class RunHistory {
   async recordLostAttempt(sql: Queryable, migration: string, attempt: LockAttempt): Promise<void> {
     if (this.#runId === undefined) return;
     const identity = this.#identity;
-    await sql`
+    await inlined(sql)`
       insert into ${qualifiedTable(sql, this.#table)} (run_id, kind, command, migration, attempt, finished_at, outcome, error_code, error_message,
                                      applied_by, deployment_id, git_commit, environment, runner_version)
       values (${this.#runId}, 'attempt', ${this.#command}, ${migration}, ${attempt.attempt}, clock_timestamp(), 'lost', ${attempt.code},
@@ -164,7 +166,7 @@ export class RunHistory {
   async recordEnd(sql: Queryable, end: RunEnd): Promise<void> {
     const runId = this.#runId;
     if (runId === undefined) return;
-    const tracking = await new JobTable(this.#tracking).exists(sql);
+    const tracking = await this.#tracking.exists(sql);
     await this.#complete(sql, runId, end, tracking ? "counted" : "none").catch((error: unknown) => {
       // Another session's lock on the tracking table must not leave the run `running`: its end is recorded without the counts.
       if (!tracking || errorCode(error) !== LOCK_NOT_AVAILABLE) throw error;
@@ -176,15 +178,15 @@ export class RunHistory {
   async #complete(sql: Queryable, runId: number, end: RunEnd, applied: "counted" | "none" | "unknown"): Promise<void> {
     const count =
       applied === "counted"
-        ? sql`(select count(*) from ${qualifiedTable(sql, this.#tracking)} t where t.status = 'applied' and t.applied_at >= r.started_at)`
+        ? sql`(select count(*) from ${qualifiedTable(sql, this.#tracking.name)} t where t.status = 'applied' and t.applied_at >= r.started_at)`
         : applied === "none"
           ? sql`0`
           : sql`null`;
     const versions =
       applied === "counted" && this.#validated
-        ? sql`(select coalesce(jsonb_agg(t.version order by t.version), '[]'::jsonb) from ${qualifiedTable(sql, this.#tracking)} t where t.status = 'applied')`
+        ? sql`(select coalesce(jsonb_agg(t.version order by t.version), '[]'::jsonb) from ${qualifiedTable(sql, this.#tracking.name)} t where t.status = 'applied')`
         : sql`null`;
-    await sql`
+    await inlined(sql)`
       update ${qualifiedTable(sql, this.#table)} as r set
         finished_at = clock_timestamp(),
         outcome = ${end.outcome},
@@ -206,7 +208,7 @@ export class RunHistory {
    */
   async #createOrUpgrade(sql: Sql): Promise<void> {
     await sql.begin(async (tx) => {
-      await tx`select pg_advisory_xact_lock(${HISTORY_DDL_LOCK_KEY}::bigint), set_config('client_min_messages', 'warning', true)`;
+      await inlined(tx)`select pg_advisory_xact_lock(${HISTORY_DDL_LOCK_KEY}::bigint), set_config('client_min_messages', 'warning', true)`;
       // A run that waited here finds the table made by the one before it: no DDL, no table lock.
       if (await this.#isCurrent(tx)) return;
       await tx`create schema if not exists ${tx(this.#table.schema)}`;
@@ -240,7 +242,7 @@ export class RunHistory {
 
   /** Whether the history table exists, with every column this release of the job writes. */
   async #isCurrent(sql: Queryable): Promise<boolean> {
-    const [row] = await sql<{ current: boolean }[]>`
+    const [row] = await inlined(sql)<{ current: boolean }[]>`
       select exists (select 1 from pg_attribute where attrelid = to_regclass(${this.#existence.qualifiedName}) and attname = 'applied_versions') as current`;
     return row!.current;
   }
@@ -267,7 +269,7 @@ export class RunHistory {
 
   /** The stored snapshot with this hash (kept by the run that first recorded it). */
   async storedSnapshot(sql: Queryable, hash: string): Promise<unknown> {
-    const [row] = await sql<{ schema_snapshot: unknown }[]>`
+    const [row] = await inlined(sql)<{ schema_snapshot: unknown }[]>`
       select schema_snapshot from ${qualifiedTable(sql, this.#table)}
       where schema_hash = ${hash} and schema_snapshot is not null order by id desc limit 1`;
     return row?.schema_snapshot;
@@ -276,7 +278,7 @@ export class RunHistory {
   /** The last runs, newest first, for `status`. */
   async recent(sql: Queryable, limit: number): Promise<RunSummary[]> {
     if (!(await this.#existence.exists(sql))) return [];
-    const rows = await sql<SummaryRow[]>`
+    const rows = await inlined(sql)<SummaryRow[]>`
       select r.id, r.command, r.started_at, r.finished_at, r.outcome, r.applied, r.error_code, r.error_message,
              r.applied_by, r.deployment_id,
              (select count(*)::int from ${qualifiedTable(sql, this.#table)} a where a.run_id = r.id) as lost_attempts

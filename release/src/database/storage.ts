@@ -10,6 +10,7 @@ import type { UmzugStorage } from "umzug";
 import type { TableName } from "../shared/config.ts";
 import type { MigrationFile } from "../files/migration-files.ts";
 import type { Redactor } from "../shared/redact.ts";
+import { inlined } from "./inline-values.ts";
 
 export type MigrationStatus = "applied" | "held" | "running" | "failed";
 
@@ -118,6 +119,11 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     await sql`comment on table ${qualifiedTable(sql, this.#table)} is ${sql.unsafe(`'${TABLE_COMMENT}'`)}`;
   }
 
+  /** The tracking table, and whether it exists as far as this run has seen. */
+  get jobTable(): JobTable {
+    return this.#existence;
+  }
+
   /** Whether the tracking table exists (asked of the database only until it is seen). */
   exists(sql: Queryable): Promise<boolean> {
     return this.#existence.exists(sql);
@@ -204,14 +210,14 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
 
   /** An applied file was edited on purpose (resolve --accept-checksum): only its checksum and name change. */
   async acceptChecksum(sql: Queryable, migration: MigrationFile): Promise<number> {
-    const result = await sql`
+    const result = await inlined(sql)`
       update ${qualifiedTable(sql, this.#table)} set checksum = ${migration.checksum}, name = ${migration.name}, updated_at = now()
       where version = ${migration.version} and status = 'applied'`;
     return result.count;
   }
 
   async forget(sql: Queryable, version: number): Promise<number> {
-    const result = await sql`delete from ${qualifiedTable(sql, this.#table)} where version = ${version}`;
+    const result = await inlined(sql)`delete from ${qualifiedTable(sql, this.#table)} where version = ${version}`;
     return result.count;
   }
 
@@ -231,7 +237,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
     replacing: readonly MigrationStatus[] = ["held", "running", "failed"],
   ): Promise<number> {
     const identity = this.#identity;
-    const result = await sql`
+    const result = await inlined(sql)`
       insert into ${qualifiedTable(sql, this.#table)} as t (
         version, name, checksum, status, transactional, applied_at, execution_ms,
         applied_by, deployment_id, git_commit, environment, hold_reason, last_error
@@ -258,7 +264,7 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
    */
   async recordBaseline(sql: Queryable, migration: MigrationFile): Promise<void> {
     const identity = this.#identity;
-    await sql`
+    await inlined(sql)`
       insert into ${qualifiedTable(sql, this.#table)} (
         version, name, checksum, status, transactional, applied_at, applied_by, deployment_id, git_commit, environment
       ) values (

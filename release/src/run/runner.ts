@@ -24,6 +24,7 @@ import { COMMAND } from "../shared/invocation.ts";
 import { recoveryResolution } from "./migration-state.ts";
 import { adviseRecovery } from "./recovery.ts";
 import { serverCondition } from "../database/environment-errors.ts";
+import { inlined } from "../database/inline-values.ts";
 
 /** A pending file, checked and ready to run. */
 export interface PlannedMigration {
@@ -248,7 +249,7 @@ function fileTimeouts(file: MigrationFile, policy: MigrationPolicy): Timeouts {
 /** SET LOCAL inside a migration's transaction, or SET on the session for a no-transaction file. */
 async function useTimeouts(sql: Queryable, timeouts: Timeouts, scope: "transaction" | "session"): Promise<void> {
   if (Object.keys(timeouts).length === 0) return;
-  await sql`select set_config(key, value, ${scope === "transaction"}) from json_each_text(${JSON.stringify(timeouts)}::text::json)`;
+  await inlined(sql)`select set_config(key, value, ${scope === "transaction"}) from json_each_text(${JSON.stringify(timeouts)}::text::json)`;
 }
 
 /** What a planned migration runs, for the log: "5 statements" or "TypeScript up()". */
