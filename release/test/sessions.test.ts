@@ -32,12 +32,11 @@ async function holdMigrationLock(db: TestDatabase) {
   return holder;
 }
 
-/** The job's migration session while the run waits for the lock: the job's idle session. */
-function idleJobSession(db: TestDatabase, idleForAtLeast = "0 s") {
-  return eventually(`an idle session of the job, idle for ${idleForAtLeast}`, async () => {
+/** The job's one session while the run waits for the lock: the lock's session, in the lock queue. */
+function waitingJobSession(db: TestDatabase) {
+  return eventually("the job's session waiting for the migration lock", async () => {
     const [row] = await db.sql<{ pid: number }[]>`
-      select pid from pg_stat_activity
-      where application_name = 'studio-migrate' and state = 'idle' and now() - state_change >= ${idleForAtLeast}::interval`;
+      select pid from pg_stat_activity where application_name = 'studio-migrate' and wait_event_type = 'Lock' and wait_event = 'advisory'`;
     return row?.pid;
   });
 }
@@ -48,22 +47,34 @@ async function rowsOf(query: Promise<readonly object[]>): Promise<object[]> {
 }
 
 describe("a session lost under the job", () => {
-  test("idle_session_timeout on the database never ends the job's sessions: a run that waited applies with its own settings", async () => {
+  test("idle_session_timeout on the database never ends the job's sessions: idle through a retry's back-off, the run applies with its own settings", async () => {
     const db = await server.fresh();
-    await db.sql.unsafe(`alter database ${db.name} set idle_session_timeout = '1s'`);
-    const holder = await holdMigrationLock(db);
-    const dir = await migrationsFolder({ "001_seen.sql": SEEN_TABLE + recordSeen("001") });
-    const run = watchBothStreams([], { url: db.url, migrationsDir: dir, env: JOB_ENV });
-    await run.until("stdout", (stdout) => stdout.includes('"lock_waiting"'));
-    // Well past the server's limit, the job's migration session is still there, idle.
-    await idleJobSession(db, "1.5 s");
+    const dir = await migrationsFolder({ "001_seen.sql": SEEN_TABLE });
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    // Shorter than the back-off before a retry (at least 500 ms), during which both of the job's sessions are idle.
+    await db.sql.unsafe(`alter database ${db.name} set idle_session_timeout = '250ms'`);
+    const holder = postgres(db.url, { max: 1, connection: { idle_session_timeout: 0 }, onnotice: () => undefined });
+    const { promise: released, resolve: release } = Promise.withResolvers<void>();
+    const { promise: locked, resolve: lockTaken } = Promise.withResolvers<void>();
+    const holding = holder.begin(async (tx) => {
+      await tx`lock table public.seen in access exclusive mode`;
+      lockTaken();
+      await released;
+    });
+    await locked;
+    await Bun.write(`${dir}/002_second.sql`, recordSeen("002"));
+    const run = watchBothStreams([], { url: db.url, migrationsDir: dir, env: { ...JOB_ENV, MIGRATE_LOCK_TIMEOUT: "300ms" } });
+    // Warnings go to stderr, as Railway files them.
+    await run.until("stderr", (stderr) => stderr.includes('"migration_retry"'));
+    release();
+    await holding;
     await holder.end();
     const result = await run.result();
     expect(result.code).toBe(0);
-    expect(await rowsOf(db.sql`select lock_timeout, statement_timeout from public.seen`)).toEqual([{ lock_timeout: "3s", statement_timeout: "7min" }]);
+    expect(await rowsOf(db.sql`select file, lock_timeout, statement_timeout from public.seen`)).toEqual([{ file: "002", lock_timeout: "300ms", statement_timeout: "7min" }]);
   });
 
-  test("the migration session terminated while the run waits for the lock: the run stops, applies nothing, and the history says why", async () => {
+  test("the lock's session terminated while the run waits for the lock: the run stops, applies nothing, and the history says why", async () => {
     const db = await server.fresh();
     const setup = await migrationsFolder({ "001_seen.sql": SEEN_TABLE });
     expect((await runMain([], { url: db.url, migrationsDir: setup })).code).toBe(0);
@@ -71,19 +82,19 @@ describe("a session lost under the job", () => {
     const holder = await holdMigrationLock(db);
     const run = watchBothStreams([], { url: db.url, migrationsDir: setup, env: JOB_ENV });
     await run.until("stdout", (stdout) => stdout.includes('"lock_waiting"'));
-    const workPid = await idleJobSession(db);
-    const [terminated] = await db.sql`select pg_terminate_backend(${workPid}, 5000) as done`;
+    const lockPid = await waitingJobSession(db);
+    const [terminated] = await db.sql`select pg_terminate_backend(${lockPid}, 5000) as done`;
     expect(terminated!.done).toBe(true);
     await holder.end();
     const result = await run.result();
     expect(result.code).toBe(1);
-    expect(failure(result)).toMatchObject({ error: "session_lost", pid: workPid, session: "migration" });
-    expect(failure(result).message).toContain(`the migration session (pid ${workPid}) was closed`);
+    expect(failure(result)).toMatchObject({ error: "session_lost", pid: lockPid, session: "lock" });
+    expect(failure(result).message).toContain(`the lock session (pid ${lockPid}) was closed`);
     expect(await rowsOf(db.sql`select file from public.seen`)).toEqual([]);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_seen": "applied" });
     const recorded = await lastRun(db.sql);
     expect(recorded!.outcome).toBe("failed");
-    expect(recorded!.error_message).toContain(`pid ${workPid}) was closed`);
+    expect(recorded!.error_message).toContain(`pid ${lockPid}) was closed`);
     // Nothing of the job is left on the server, in a lock queue or elsewhere.
     await eventually("the job's sessions to be gone", async () => {
       const rows = await db.sql`select pid from pg_stat_activity where application_name = 'studio-migrate'`;
@@ -234,7 +245,7 @@ describe("a TypeScript migration whose work escapes the job's transaction", () =
 });
 
 describe("a network reset", () => {
-  test("both sessions cut while the run waits for the lock: it stops, applies nothing, and its history row is completed through a new session", async () => {
+  test("the job's connection cut while the run waits for the lock: it stops, applies nothing, and its history row is completed through a new session", async () => {
     const db = await server.fresh();
     const setup = await migrationsFolder({ "001_seen.sql": SEEN_TABLE });
     expect((await runMain([], { url: db.url, migrationsDir: setup })).code).toBe(0);
@@ -256,5 +267,40 @@ describe("a network reset", () => {
       await holder.end();
       proxy.stop();
     }
+  });
+});
+
+describe("connections", () => {
+  test("a deploy with nothing to apply connects once; one with work to do opens the migration session as well", async () => {
+    const db = await server.fresh();
+    const dir = await migrationsFolder({ "001_seen.sql": SEEN_TABLE });
+    const proxy = await startTcpProxy(server.port);
+    try {
+      const through = (args: string[] = []) => runMain(args, { url: proxy.via(db.url), migrationsDir: dir, env: JOB_ENV });
+      expect((await through()).code).toBe(0);
+      expect(proxy.accepted).toBe(2);
+      expect((await through()).code).toBe(0);
+      expect(proxy.accepted).toBe(3);
+      await Bun.write(`${dir}/002_second.sql`, recordSeen("002"));
+      expect((await through()).code).toBe(0);
+      expect(proxy.accepted).toBe(5);
+      expect((await through(["status"])).code).toBe(0);
+      expect(proxy.accepted).toBe(6);
+    } finally {
+      proxy.stop();
+    }
+  });
+
+  test("a folder refused while the job connects leaves the database as it was, with no session of the job left", async () => {
+    const db = await server.fresh();
+    const dir = await migrationsFolder({ "001_seen.sql": SEEN_TABLE, "002_Not_Snake.sql": "select 1;\n" });
+    const result = await runMain([], { url: db.url, migrationsDir: dir, env: JOB_ENV });
+    expect(result.code).toBe(4);
+    expect(failure(result).message).toContain("002_Not_Snake.sql");
+    expect(result.events.filter((event) => event.event === "run_started")).toEqual([]);
+    expect(await tableExists(db.sql, "platform.schema_migrations_runs")).toBe(false);
+    expect(await tableExists(db.sql, "platform.schema_migrations")).toBe(false);
+    const [left] = await db.sql<{ count: number }[]>`select count(*)::int as count from pg_stat_activity where application_name = 'studio-migrate'`;
+    expect(left!.count).toBe(0);
   });
 });

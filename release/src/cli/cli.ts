@@ -83,17 +83,24 @@ async function run(config: Config<AnyCommandEntry>, environment: Environment, se
   const { logger, writeDocument, loadParser } = services;
   // Near misses are refused by the command that checks the folder for CI; every other command warns and goes on.
   const { fs, squawk } = environment.host;
-  const { files, ignored } = await readMigrationFolder(config.migrationsDir, fs, { refuseIgnored: entry.refusesIgnoredFiles });
-  warnIgnored(ignored, logger);
+  const readFolder = () =>
+    readMigrationFolder(config.migrationsDir, fs, { refuseIgnored: entry.refusesIgnoredFiles }).then(({ files, ignored }) => {
+      warnIgnored(ignored, logger);
+      return files;
+    });
   const { migrationsDir, lintMode } = config;
   if (entry.needs === "files") {
-    return entry.invoke({ files, migrationsDir, fs, squawk, logger, writeDocument, loadParser, lintMode, signal: environment.signal }, options);
+    return entry.invoke({ files: await readFolder(), migrationsDir, fs, squawk, logger, writeDocument, loadParser, lintMode, signal: environment.signal }, options);
   }
   if (!database) throw new Error(`${entry.name} needs a database`);
   if (entry.needs === "server") {
+    const files = await readFolder();
     return withDatabaseUrl(database, environment.host, logger, (url) => entry.invoke({ files, url, config, logger, writeDocument, loadParser, signal: environment.signal }, options));
   }
-  return withDatabaseUrl(database, environment.host, logger, (url) => runAgainstDatabase(url, config, environment, services, files));
+  const folder = readFolder();
+  // A local server starts only for a folder that passed; a remote one is connected to while the folder is read.
+  if (database.kind === "embedded") await folder;
+  return withDatabaseUrl(database, environment.host, logger, (url) => runAgainstDatabase(url, config, environment, services, folder));
 }
 
 /** The URL to use: DATABASE_URL's, or that of the embedded PostgreSQL started (and stopped) around `body`. */

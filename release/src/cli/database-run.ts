@@ -9,7 +9,7 @@ import { pause } from "../shared/cancellation.ts";
 import type { Config } from "../shared/config.ts";
 import type { Logger } from "../shared/log.ts";
 import { describeTarget, type Redactor } from "../shared/redact.ts";
-import { lockSessionSettings, migrationSessionSettings, type Session } from "../database/database.ts";
+import { migrationSessionSettings, type Session } from "../database/database.ts";
 import { withMigrationLock } from "../database/lock.ts";
 import { liveSchema } from "../database/drift.ts";
 import { RunHistory } from "../database/run-history.ts";
@@ -20,7 +20,7 @@ import { withRunSessions, type RunSessions } from "../run/run-sessions.ts";
 import { withRunRecord } from "../run/run-record.ts";
 import { logListener, runEvents, type RunListener } from "../run/run-events.ts";
 import type { AnyCommandEntry } from "../commands/table.ts";
-import type { ReadOnlyRun, WriteDocument } from "../commands/context.ts";
+import type { MigrationWork, ReadOnlyRun, WriteDocument } from "../commands/context.ts";
 import { createConfirm } from "./confirm.ts";
 import type { Environment } from "./environment.ts";
 
@@ -38,7 +38,7 @@ export async function runAgainstDatabase(
   config: Config<AnyCommandEntry>,
   environment: Environment,
   services: RunServices,
-  files: readonly MigrationFile[],
+  folder: Promise<readonly MigrationFile[]>,
 ): Promise<ExitCode> {
   const { logger, writeDocument, redact, loadParser } = services;
   const identity = runIdentity(config, environment.localUser);
@@ -47,7 +47,6 @@ export async function runAgainstDatabase(
   const { signal, host } = environment;
   const { runner } = config;
   const { entry, options } = config.command;
-  logRunStarted(logger, url, config, files.length, storage.qualifiedName, identity);
 
   let currentMigration: string | undefined;
   let activity = "connecting";
@@ -61,17 +60,26 @@ export async function runAgainstDatabase(
   const sessionOptions = { url, connectTimeoutMs: config.connectTimeoutMs, runner, logger, signal, migration: () => currentMigration, activity: interrupted };
   return withRunSessions(sessionOptions, async (sessions) => {
     const explained = async (error: unknown) => Promise.reject(await sessions.explain(error, jobTables));
+    const locking = entry.needs === "locked";
+    // The first session connects while the folder is read: connecting changes nothing, so a folder
+    // refused meanwhile still leaves the database as it was, and the session is closed unused.
+    const settings = migrationSessionSettings(config.policy);
+    const connecting = sessions.open([{ role: locking ? "lock" : "migration", settings }]);
+    connecting.catch(() => undefined);
+    const files = await folder;
+    logRunStarted(logger, url, config, files.length, storage.qualifiedName, identity);
     try {
-      const locking = entry.needs === "locked";
-      const [work, lockSession] = await sessions.open([
-        { role: "migration", settings: migrationSessionSettings(config.policy) },
-        ...(locking ? [{ role: "lock", settings: lockSessionSettings(config.policy) }] : []),
-      ]);
+      const [first] = await connecting;
       const lint = { migrationsDir: config.migrationsDir, readFile: host.fs.readFile, squawk: host.squawk, loadParser, mode: config.lintMode, signal };
-      const readOnly: ReadOnlyRun = { files, sql: work!.sql, work: work!, storage, history, logger, writeDocument, loadParser, lint };
+      const readOnly: ReadOnlyRun = { files, sql: first!.sql, storage, history, logger, writeDocument, loadParser, lint };
       activity = `running ${entry.name}`;
       if (entry.needs === "read") return await entry.invoke(readOnly, options);
-      if (entry.needs !== "locked" || !lockSession) throw new Error(`${entry.name} does not run against the target database`);
+      if (entry.needs !== "locked") throw new Error(`${entry.name} does not run against the target database`);
+      const lockSession = first!;
+      const migrationWork = once(async (): Promise<MigrationWork> => {
+        const [work] = await sessions.open([{ role: "migration", settings }]);
+        return { sql: work!.sql, work: work!, monitor: { sql: lockSession.sql, workPid: work!.pid } };
+      });
 
       const underLock = (recordListener?: RunListener) => {
         activity = "waiting for the migration lock";
@@ -80,7 +88,7 @@ export async function runAgainstDatabase(
           return entry.invoke({
             ...readOnly,
             lock,
-            monitor: { sql: lockSession.sql, workPid: work!.pid },
+            migrationWork,
             policy: config.policy,
             signal,
             events: runEvents([logListener(logger), followMigration, ...(recordListener ? [recordListener] : [])]),
@@ -97,7 +105,7 @@ export async function runAgainstDatabase(
           history,
           command: entry.recordedAs(options),
           opening: lockSession,
-          recorder: liveRecorder(sessions, [lockSession, work!]),
+          recorder: liveRecorder(sessions),
           liveSchema: (sql) => liveSchema(sql, config.table),
           logger,
           redact,
@@ -110,12 +118,19 @@ export async function runAgainstDatabase(
   });
 }
 
+/** `make`, called at most once: later calls share its promise. */
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+}
+
 /**
- * The lock's session writes the history; if it was lost, the migration session does, and if both
- * were, a session opened for that alone (it runs no migration SQL, only the record).
+ * The lock's session writes the history; if it was lost, the migration session does (when the run
+ * opened one), and if none is left, a session opened for that alone (it runs no migration SQL, only
+ * the record).
  */
-function liveRecorder(sessions: RunSessions, preferred: readonly Session[]): () => Promise<Session> {
-  return async () => preferred.find((session) => !session.lost) ?? (await sessions.open([{ role: "history" }]))[0]!;
+function liveRecorder(sessions: RunSessions): () => Promise<Session> {
+  return async () => sessions.all.find((session) => !session.lost) ?? (await sessions.open([{ role: "history" }]))[0]!;
 }
 
 function logRunStarted(logger: Logger, url: string, config: Config<AnyCommandEntry>, files: number, table: string, identity: RunIdentity): void {

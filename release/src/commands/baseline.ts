@@ -20,7 +20,7 @@ import { takeSnapshot } from "../database/schema-snapshot/snapshot.ts";
 import { bookkeepingTables } from "../database/drift.ts";
 import type { MigrationFile } from "../files/migration-files.ts";
 import type { MigrationRecord } from "../database/storage.ts";
-import type { LockedRun } from "./context.ts";
+import { withMigrationWork, type LockedRun } from "./context.ts";
 
 export interface BaselineOptions {
   /** The last version the database already has; 0 adopts it with nothing recorded. */
@@ -43,7 +43,7 @@ export async function baseline(run: LockedRun, options: BaselineOptions): Promis
   await run.confirm("baseline", options.yes, adopted.length > 0 ? adopted.map(describeStep) : [ADOPT_EMPTY]);
   const started = performance.now();
 
-  await inLockedTransaction(run, async (tx) => {
+  await inLockedTransaction(await withMigrationWork(run), async (tx) => {
     await storage.ensureTable(tx);
     for (const file of adopted) await (isHeld(file) ? storage.recordHeld(tx, file) : storage.recordBaseline(tx, file));
   });

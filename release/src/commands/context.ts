@@ -1,12 +1,14 @@
 /**
  * What commands are given. Read-only commands (status, plan) get a session; commands that change
- * the database, or run migrations at all (up, resolve, down, baseline, rehearse), get it while the
- * migration lock is held on another session.
+ * the database, or run migrations at all (up, resolve, down, baseline, rehearse), get the session
+ * that holds the migration lock for the job's own queries, and open the migration session, a
+ * second connection, only when they have migration SQL to run.
  */
 import type { Sql } from "postgres";
 import type { Session } from "../database/database.ts";
 import type { ScratchServer } from "../run/scratch-database.ts";
 import type { HeldLock } from "../database/lock.ts";
+import type { WatchedBackend } from "../database/lock-waits.ts";
 import type { Logger } from "../shared/log.ts";
 import type { JobFileSystem, MigrationFile } from "../files/migration-files.ts";
 import type { LintMode } from "../shared/config.ts";
@@ -42,23 +44,30 @@ export interface FilesRun extends CommandRun {
 }
 
 export interface ReadOnlyRun extends CommandRun {
-  /** The migration session's queries: `work.sql`. */
+  /**
+   * The session for the job's own queries: the tracking table, the run history, the schema checks.
+   * With the lock held, it is the lock's session; migration SQL never runs on it.
+   */
   readonly sql: Sql;
-  /** The migration session itself, which migrations run on and which is reset between them. */
-  readonly work: Session;
   readonly storage: MigrationStorage;
   readonly history: RunHistory;
   /** What the lint gate needs: the rule levels beside the migrations, the parser, MIGRATE_LINT. */
   readonly lint: LintDeps;
 }
 
+/** The migration session, and the lock's session watching it for lock waits. */
+export interface MigrationWork {
+  /** The migration session's queries: `work.sql`. */
+  readonly sql: Sql;
+  /** The migration session itself, which migrations run on and which is reset between them. */
+  readonly work: Session;
+  readonly monitor: WatchedBackend;
+}
+
 export interface LockedRun extends ReadOnlyRun {
   readonly lock: HeldLock;
-  /**
-   * The session that holds the lock, free for read-only queries that watch the migration session
-   * (whose backend pid is `workPid`), such as lock waits. Never use it to change anything.
-   */
-  readonly monitor: { readonly sql: Sql; readonly workPid: number };
+  /** Opens the migration session on first call (later calls return the same): a run with nothing to apply never connects twice. */
+  readonly migrationWork: () => Promise<MigrationWork>;
   /** Where the run's events go: the log, the run history, and the attribution of server notices. */
   readonly events: RunEvents;
   /** Timeouts and lock-contention retries for each migration. */
@@ -72,4 +81,11 @@ export interface LockedRun extends ReadOnlyRun {
    * and wait five seconds so the operator can press Ctrl-C; otherwise refuse with exit 2.
    */
   readonly confirm: (command: string, yes: boolean, summary: readonly string[]) => Promise<void>;
+}
+
+/** A locked run with its migration session open: `sql` is now the migration session's. */
+export type LockedWork = LockedRun & MigrationWork;
+
+export async function withMigrationWork(run: LockedRun): Promise<LockedWork> {
+  return { ...run, ...(await run.migrationWork()) };
 }

@@ -15,7 +15,7 @@ import { plural } from "../shared/table-format.ts";
 import { transactionControlRefusals, type SqlParser } from "../files/sql-statements.ts";
 import { loadTypeScriptMigration, type MigrationFunction } from "../files/typescript-migrations.ts";
 import type { MigrationFile, SqlSource } from "../files/migration-files.ts";
-import type { LockedRun } from "./context.ts";
+import { withMigrationWork, type LockedRun, type LockedWork } from "./context.ts";
 
 export interface DownOptions {
   /** Roll back every applied migration above this version. */
@@ -50,7 +50,7 @@ export async function down(run: LockedRun, options: DownOptions): Promise<ExitCo
   await run.confirm("down", options.yes, plans.map((plan) => `roll back ${plan.file.name} with ${plan.description}`));
 
   const started = performance.now();
-  await rollBack(plans, run);
+  await rollBack(plans, await withMigrationWork(run));
   const durationMs = Math.round(performance.now() - started);
   const names = plans.map((plan) => plan.file.name).join(", ");
   const kept = heldAbove > 0 ? `; ${plural(heldAbove, "held migration")} above version ${options.to} left untouched` : "";
@@ -146,7 +146,7 @@ function noRollback(file: MigrationFile): Refusal {
 }
 
 /** Runs the planned rollbacks, newest first, each in its own transaction with its tracking row. */
-async function rollBack(plans: readonly PlannedRollback[], run: LockedRun): Promise<void> {
+async function rollBack(plans: readonly PlannedRollback[], run: LockedWork): Promise<void> {
   const rolledBack: MigrationFile[] = [];
   const migrator = await createMigrator(plans.map((plan) => rollbackStep(plan, run, rolledBack)), run.storage);
   for (const plan of plans) await rollBackOne(plan, run, migrator, rolledBack);
@@ -158,7 +158,7 @@ async function rollBack(plans: readonly PlannedRollback[], run: LockedRun): Prom
  * A migration to roll back, as the run's Umzug instance knows it: its rollback, and its own SQL
  * (planned only if Umzug were ever to apply it, which down never asks).
  */
-function rollbackStep(plan: PlannedRollback, run: LockedRun, rolledBack: readonly MigrationFile[]): MigrationStep {
+function rollbackStep(plan: PlannedRollback, run: LockedWork, rolledBack: readonly MigrationFile[]): MigrationStep {
   const { file } = plan;
   return {
     file,
@@ -171,7 +171,7 @@ function rollbackStep(plan: PlannedRollback, run: LockedRun, rolledBack: readonl
 }
 
 /** One rollback, in one transaction with removing its tracking row (Umzug's down). */
-async function rollBackOne(plan: PlannedRollback, run: LockedRun, migrator: Migrator, rolledBack: MigrationFile[]): Promise<void> {
+async function rollBackOne(plan: PlannedRollback, run: LockedWork, migrator: Migrator, rolledBack: MigrationFile[]): Promise<void> {
   const { file } = plan;
   throwIfCancelled(run.signal, `rolling back ${file.fileName}`);
   await run.events.emit({ type: "file_started", file, action: "roll back", work: plan.description });

@@ -20,7 +20,7 @@ import { describeBlockers, watchLockWaits, type AwaitedLock, type Blocker, type 
 import { formatDuration } from "../shared/duration.ts";
 import type { Logger } from "../shared/log.ts";
 import type { MigrationFile } from "../files/migration-files.ts";
-import type { LockedRun } from "./context.ts";
+import { withMigrationWork, type LockedRun, type LockedWork } from "./context.ts";
 
 export interface RehearseOptions {
   /** --json: one JSON document on stdout instead of the text. */
@@ -47,7 +47,7 @@ export async function rehearse(run: LockedRun, options: RehearseOptions): Promis
   const heldFiles = state.held.map((file) => held(file, run.logger));
   warnOutOfOrder(state, run.logger);
 
-  const rehearsed = plans.length > 0 ? await rehearseThenRollBack(run, plans) : [];
+  const rehearsed = plans.length > 0 ? await rehearseThenRollBack(await withMigrationWork(run), plans) : [];
   const report = [...rehearsed, ...heldFiles].sort((a, b) => a.file.version - b.file.version);
   const durationMs = Math.round(performance.now() - started);
   run.writeDocument(options.json ? jsonDocument(report, durationMs) : textDocument(report));
@@ -68,7 +68,7 @@ async function planAsUpWould(run: LockedRun): Promise<UpPlan> {
 /** Thrown to end the transaction's body, so the only way out of it is ROLLBACK. */
 class RollBackRehearsal extends Error {}
 
-async function rehearseThenRollBack(run: LockedRun, plans: readonly PlannedMigration[]): Promise<RehearsedMigration[]> {
+async function rehearseThenRollBack(run: LockedWork, plans: readonly PlannedMigration[]): Promise<RehearsedMigration[]> {
   let rehearsed: RehearsedMigration[] = [];
   try {
     await run.sql.begin(async (tx) => {
@@ -91,7 +91,7 @@ function stopped(error: unknown): MigrateError {
 }
 
 /** Up to the first failure: what follows it may depend on what failed, so it is not run. */
-async function rehearseInTransaction(tx: TransactionSql, plans: readonly PlannedMigration[], run: LockedRun): Promise<RehearsedMigration[]> {
+async function rehearseInTransaction(tx: TransactionSql, plans: readonly PlannedMigration[], run: LockedWork): Promise<RehearsedMigration[]> {
   await run.storage.ensureTable(tx);
   const migrator = await createMigrator(plans.map((plan) => applyStep(plan, run)), run.storage);
   const rehearsed: RehearsedMigration[] = [];
@@ -112,7 +112,7 @@ async function rehearseInTransaction(tx: TransactionSql, plans: readonly Planned
 
 type Settled = { readonly ok: true } | { readonly ok: false; readonly error: unknown };
 
-async function rehearseOne(tx: TransactionSql, plan: PlannedMigration, run: LockedRun, migrator: Migrator): Promise<RehearsedMigration> {
+async function rehearseOne(tx: TransactionSql, plan: PlannedMigration, run: LockedWork, migrator: Migrator): Promise<RehearsedMigration> {
   const { file } = plan;
   const { logger } = run;
   await run.events.emit({ type: "file_started", file, action: "rehearse", work: describeWork(plan) });

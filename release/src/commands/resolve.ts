@@ -85,7 +85,8 @@ async function dropLeftoverIndexes(run: LockedRun, file: MigrationFile): Promise
   if (file.language !== "sql") return;
   const statements = (await run.loadParser()).statements(file);
   const invalid = await findInvalidIndexes(run.sql, concurrentIndexTargets(statements));
-  await dropInvalidIndexes(run.sql, invalid);
+  // DROP INDEX is the one schema change resolve makes: it runs where migration SQL runs, under its statement_timeout.
+  if (invalid.length > 0) await dropInvalidIndexes((await run.migrationWork()).sql, invalid);
   for (const name of invalid) {
     run.logger.info("invalid_index_dropped", `dropped the invalid index ${name} that ${file.fileName} left behind, so the retry can build it`, { index: name, file: file.fileName });
   }

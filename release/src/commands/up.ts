@@ -13,7 +13,7 @@ import type { RecordedSchema } from "../database/run-history.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { readRecordedState } from "../run/recorded-state.ts";
 import { refuseUnmanagedDatabase } from "../database/unmanaged-database.ts";
-import type { LockedRun } from "./context.ts";
+import { withMigrationWork, type LockedRun } from "./context.ts";
 
 export interface UpOptions {
   readonly allowOutOfOrder: boolean;
@@ -45,7 +45,8 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
     });
   }
   warnOutOfOrder(state, logger);
-  const applied = await applyMigrations(plans, run);
+  // The migration session opens only now: a deploy with nothing to apply never opens it.
+  const applied = plans.length > 0 ? await applyMigrations(plans, await withMigrationWork(run)) : 0;
   if (applied === 0 && schemaBefore) await run.events.emit({ type: "schema_unchanged", schema: schemaBefore });
   const alreadyApplied = files.length - state.held.length - applied;
   const durationMs = Math.round(performance.now() - started);

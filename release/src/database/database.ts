@@ -46,14 +46,11 @@ export interface ConnectOptions {
 export const JOB_SESSION_SETTINGS: Readonly<Record<string, string>> = { idle_session_timeout: "0" };
 
 /**
- * The lock's session writes the run history: its waits for table locks are bounded like the
- * migration session's, so a lock held on the job's tables cannot stall a run's records.
+ * The settings the job's sessions start with, from the run's policy (a file may override the first
+ * two for itself). The lock's session gets them too: it runs the job's own queries (the tracking
+ * state, the schema checks, the run history) while another session migrates, and a lock held on
+ * the job's tables or a slow catalog must not stall a run there either.
  */
-export function lockSessionSettings(policy: MigrationPolicy): Readonly<Record<"lock_timeout", string>> {
-  return { lock_timeout: postgresDuration(policy.lockTimeoutMs) };
-}
-
-/** The settings the migration session starts with, from the run's policy (a file may override the first two for itself). */
 export function migrationSessionSettings(policy: MigrationPolicy): Readonly<Record<"lock_timeout" | "statement_timeout" | "idle_in_transaction_session_timeout", string>> {
   return {
     lock_timeout: postgresDuration(policy.lockTimeoutMs),

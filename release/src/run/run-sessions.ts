@@ -49,18 +49,31 @@ export interface JobTables {
 
 export async function withRunSessions<T>(options: RunSessionsOptions, body: (sessions: RunSessions) => Promise<T>): Promise<T> {
   const all: Session[] = [];
+  const pending = new Set<Promise<unknown>>();
+  // A body may end while a session it asked for is still connecting (its folder was refused meanwhile): that one stops retrying.
+  const ending = new AbortController();
+  const openOptions = { ...options, signal: AbortSignal.any([options.signal, ending.signal]) };
   const stopCancelling = cancelOnAbort(options, all);
   try {
-    return await body({ open: (requests) => openAll(options, requests, all), all, explain: (error, jobTables) => explainFailure(error, options, all, jobTables) });
+    return await body({
+      open: (requests) => openAll(openOptions, requests, all, pending),
+      all,
+      explain: (error, jobTables) => explainFailure(error, options, all, jobTables),
+    });
   } finally {
     stopCancelling();
+    ending.abort();
+    await Promise.allSettled(pending);
     await Promise.all(all.map(closeSession));
   }
 }
 
-async function openAll(options: RunSessionsOptions, requests: readonly SessionRequest[], owned: Session[]): Promise<Session[]> {
+async function openAll(options: RunSessionsOptions, requests: readonly SessionRequest[], owned: Session[], pending: Set<Promise<unknown>>): Promise<Session[]> {
   const opening = requests.map((request) => open(options, request).then((session) => (owned.push(session), session)));
-  const results = await Promise.allSettled(opening);
+  const all = Promise.allSettled(opening);
+  pending.add(all);
+  const results = await all;
+  pending.delete(all);
   const failed = results.find((result) => result.status === "rejected");
   if (failed) throw failed.reason;
   return results.map((result) => (result as PromiseFulfilledResult<Session>).value);

@@ -10,6 +10,8 @@ export interface TcpProxy {
   readonly port: number;
   /** postgresql://… of `url` with the proxy's port instead. */
   via(url: string): string;
+  /** How many connections clients have opened through the proxy so far. */
+  readonly accepted: number;
   /** Resets every connection open now; new ones are still accepted. */
   cut(): void;
   stop(): void;
@@ -25,6 +27,7 @@ const START_ATTEMPTS = 5;
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const pairs = new Map<Socket<Pair>, Pair>();
+  let accepted = 0;
   let lastError: unknown;
   for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
     const port = choosePort();
@@ -34,6 +37,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
         port,
         socket: {
           open(client) {
+            accepted++;
             const pair: Pair = { upstream: undefined, pending: [] };
             client.data = pair;
             pairs.set(client, pair);
@@ -76,6 +80,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       };
       return {
         port,
+        get accepted() {
+          return accepted;
+        },
         via: (url) => {
           const parsed = new URL(url);
           parsed.port = String(port);
