@@ -8,7 +8,7 @@ import type { Logger } from "../shared/log.ts";
 import { applyMigrations, planMigrations } from "../run/runner.ts";
 import { migrationAttributes } from "../run/run-events.ts";
 import { enforceLintGate } from "../lint/lint.ts";
-import { checkSchema, driftRefusal, driftSummary } from "../database/drift.ts";
+import { checkSchema, driftRefusal, driftSummary, probeSchema, type SchemaProbe } from "../database/drift.ts";
 import type { RecordedSchema } from "../database/run-history.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { readRecordedState } from "../run/recorded-state.ts";
@@ -24,6 +24,9 @@ export interface UpOptions {
 export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> {
   const started = performance.now();
   const { files, logger, storage, sql } = run;
+  // Sent beside the tracking reads; awaited only once the history and the files passed their checks.
+  const probe = probeSchema(sql, run.history);
+  probe.catch(() => undefined);
   const { records, facts } = await readRecordedState(sql, run);
   const state = planUp(classify(files, records, { allowOutOfOrder: options.allowOutOfOrder, ...facts }));
   if (state.refusals.length > 0) throw new RefusedError(state.refusals);
@@ -31,7 +34,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   run.history.markValidated();
   await enforceLintGate(state.pending, run.lint, logger);
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser(), run.signal) : [];
-  const schemaBefore = await checkDrift(run, options.strictDrift);
+  const schemaBefore = await checkDrift(run, options.strictDrift, probe);
   await storage.ensureTable(sql);
 
   const recordedHolds = new Map(records.filter((record) => record.status === "held").map((record) => [record.version, record]));
@@ -59,8 +62,8 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
 }
 
 /** Compares the live schema with the one the last successful run left, before anything is applied; returns the live one. */
-async function checkDrift(run: LockedRun, strict: boolean): Promise<RecordedSchema | undefined> {
-  const { live, drift } = await checkSchema(run.sql, run.history, run.storage.table);
+async function checkDrift(run: LockedRun, strict: boolean, probe: Promise<SchemaProbe>): Promise<RecordedSchema | undefined> {
+  const { live, drift } = await checkSchema(run.sql, run.history, run.storage.table, probe);
   if (drift && strict) throw new RefusedError([driftRefusal(drift)]);
   if (drift) run.logger.warn("schema_drift", driftSummary(drift), { differences: drift.differences });
   return live;

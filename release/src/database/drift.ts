@@ -50,12 +50,27 @@ export interface SchemaCheck {
   readonly drift: SchemaDrift | undefined;
 }
 
+/** The cheap half of a schema check: the schema the last successful run recorded, and the live catalog signal. */
+export interface SchemaProbe {
+  readonly expected: RecordedSchema | undefined;
+  readonly signal: string;
+}
+
+/**
+ * Sends the probe's two statements at once. A caller that starts it beside its other reads pays no
+ * round trip of its own for the usual deploy, where the signal settles the check.
+ */
+export async function probeSchema(sql: Queryable, history: RunHistory): Promise<SchemaProbe> {
+  const [expected, signal] = await Promise.all([history.lastSchema(sql), catalogSignal(sql)]);
+  return { expected, signal };
+}
+
 /** Compares the live schema with the one the last successful run recorded (nothing to compare before the first). */
-export async function checkSchema(sql: Queryable, history: RunHistory, table: TableName): Promise<SchemaCheck> {
-  const expected = await history.lastSchema(sql);
+export async function checkSchema(sql: Queryable, history: RunHistory, table: TableName, probe = probeSchema(sql, history)): Promise<SchemaCheck> {
+  const { expected, signal } = await probe;
   if (!expected) return { live: undefined, drift: undefined };
   // The usual deploy: no catalog row changed since the last run, so neither did the schema.
-  if ((await catalogSignal(sql)) === expected.fingerprint) return { live: { hash: expected.hash, fingerprint: expected.fingerprint }, drift: undefined };
+  if (signal === expected.fingerprint) return { live: { hash: expected.hash, fingerprint: expected.fingerprint }, drift: undefined };
 
   const { hash, fingerprint, snapshot } = await liveSchema(sql, table);
   // Catalog rows changed, the schema did not: the snapshot is stored already, the new signal is recorded.
