@@ -18,6 +18,14 @@ WORKDIR /build
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 
+# The job compiled to one executable, its modules as bytecode (package.json's build:job), by the
+# same Bun the image runs: it starts in a fraction of the time Bun takes to load the sources, and
+# every deploy pays that start.
+FROM dependencies AS job
+COPY --from=bun /usr/local/bin/bun /usr/local/bin/bun
+COPY release/ release/
+RUN bun run build:job
+
 FROM ${STUDIO_IMAGE}
 COPY --from=bun /usr/local/bin/bun /usr/local/bin/bun
 # Relative destinations follow Studio's WORKDIR (/app), so `bun release/migrate.ts` works from there.
@@ -25,4 +33,8 @@ COPY --from=bun /usr/local/bin/bun /usr/local/bin/bun
 # node_modules: neither set may replace the other's versions.
 COPY --from=dependencies /build/node_modules release/node_modules
 COPY release/ release/
+# `bun release/migrate.ts`, the pre-deploy command, is the compiled job here: image-entry.ts hands
+# the process over to it. The sources stay beside it, for reading; a checkout runs them directly.
+COPY --from=job /build/release/migrate-compiled release/migrate-compiled
+COPY release/image-entry.ts release/migrate.ts
 COPY apps/studio/database/migrations/ apps/studio/database/migrations/

@@ -12,7 +12,10 @@ export const DEFAULT_ROUNDS = 7;
 /** No-op runs take tens of milliseconds, where noise matters most: they get more rounds. */
 export const NOOP_ROUNDS_PER_ROUND = 3;
 export const DEFAULT_RESULTS_FILE = join(import.meta.dir, "results", "latest.json");
-export const DEFAULT_JOB_ENTRY = join(import.meta.dir, "..", "release", "migrate.ts");
+/** The job as the image runs it: the launcher the Dockerfile installs as release/migrate.ts, and the compiled job beside it. */
+export const DEFAULT_JOB_ENTRY = join(import.meta.dir, "..", "release", "image-entry.ts");
+/** The entry file of the image's form; the benchmark compiles the job beside it first. */
+export const IMAGE_ENTRY_NAME = "image-entry.ts";
 
 export const BENCH_USAGE = `usage: npm run bench -- [--n <count>]... [--rounds <count>] [--noop-rounds <count>] [--out <file>] [--job <entry>]
 
@@ -20,8 +23,9 @@ export const BENCH_USAGE = `usage: npm run bench -- [--n <count>]... [--rounds <
   --rounds <count>       interleaved rounds applying N to a fresh database (default: ${DEFAULT_ROUNDS})
   --noop-rounds <count>  rounds of the no-op runs, all sizes interleaved together (default: ${NOOP_ROUNDS_PER_ROUND} x rounds)
   --out <file>           where to write the JSON results (default: bench/results/latest.json)
-  --job <entry>          the job's entry file, to measure another build of it, e.g. a change in a
-                         copy of release/ (default: release/migrate.ts)`;
+  --job <entry>          the job's entry file: release/migrate.ts for the sources as a checkout runs
+                         them, or another copy's release/ (default: release/image-entry.ts, the job
+                         compiled as the image runs it, built first with npm run build:job)`;
 
 export interface BenchOptions {
   readonly sizes: readonly number[];

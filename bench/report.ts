@@ -57,7 +57,7 @@ export function formatReport(context: RunContext, series: readonly Series[]): st
     return `\nN = ${n}\n${formatTable(rows)}\nratios of medians:\n${formatRatios(series, n)}`;
   });
   const targetLines = targets(series).map((result) => `  ${result.status.padEnd(12)} ${result.target}: ${result.measured}`);
-  return [header, ...sections, `\ntargets (issue 6):\n${targetLines.join("\n")}`].join("\n");
+  return [header, ...sections, `\ntargets:\n${targetLines.join("\n")}`].join("\n");
 }
 
 export async function writeResults(path: string, context: RunContext, series: readonly Series[]): Promise<void> {

@@ -7,8 +7,8 @@
 import { existsSync, rmSync } from "node:fs";
 import { chmod, mkdir, mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
-import { BENCH_USAGE, DEFAULT_JOB_ENTRY, parseOptions, UsageError, type BenchOptions } from "./options.ts";
+import { basename, dirname, join, relative } from "node:path";
+import { BENCH_USAGE, DEFAULT_JOB_ENTRY, IMAGE_ENTRY_NAME, parseOptions, UsageError, type BenchOptions } from "./options.ts";
 import { startBenchServer, stopServersUnderSynchronously } from "./server.ts";
 import { benchmarkApply, benchmarkNoop, Recorder, type NoopSize } from "./rounds.ts";
 import { canMeasureMemory, ProcessFailedError } from "./measure.ts";
@@ -21,8 +21,21 @@ const progress = (line: string) => process.stderr.write(`${line}\n`);
 /** Until the server is up there is no password to hide. */
 let redact = (text: string) => text;
 
+/**
+ * The image's form runs the compiled job beside its entry: compiled here exactly as the Dockerfile
+ * compiles it (package.json's build:job, in the checkout the entry belongs to), before any timing.
+ */
+function compileImageForm(jobEntry: string): void {
+  if (basename(jobEntry) !== IMAGE_ENTRY_NAME) return;
+  const checkout = dirname(dirname(jobEntry));
+  progress(`compiling the job as the image does (bun run build:job in ${checkout})`);
+  const build = Bun.spawnSync([process.execPath, "run", "build:job"], { cwd: checkout, stdout: "pipe", stderr: "pipe" });
+  if (build.exitCode !== 0) throw new ProcessFailedError(`bun run build:job failed (exit ${build.exitCode}): ${build.stderr.toString()}`);
+}
+
 async function benchmark(options: BenchOptions): Promise<void> {
   assertToolsInstalled();
+  compileImageForm(options.jobEntry);
   if (!canMeasureMemory()) progress("GNU time (/usr/bin/time) is not installed: peak memory is not measured (apt-get install time)");
   const tempRoot = await mkdtemp(join(tmpdir(), "studio-bench-"));
   // On every exit, Ctrl-C included (see stopServersUnderSynchronously).

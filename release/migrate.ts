@@ -4,13 +4,19 @@
  * Everything lives in release/src; this file only binds the process to it and sets the exit code.
  */
 import { hostname, userInfo } from "node:os";
-import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
 import { main } from "./src/cli/cli.ts";
 import { machineHost } from "./host/host.ts";
 import { ExitCode } from "./src/shared/errors.ts";
 import { JOB_NAME, JOB_VERSION } from "./src/shared/version.ts";
 
-const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+/**
+ * The job's folder, release/. In the image the job runs as a compiled executable placed there,
+ * whose own modules live in Bun's embedded file system (/$bunfs/): then it is the executable's folder.
+ */
+const compiled = import.meta.dir.startsWith("/$bunfs/");
+const installDir = compiled ? dirname(process.execPath) : import.meta.dir;
+const repoRoot = join(installDir, "..");
 
 /** Bun reports "unknown" for some accounts (root in containers), so the login variables come first. */
 function localUserName(): string {
@@ -44,12 +50,12 @@ const exitCode = await main({
   stdoutIsTty: process.stdout.isTTY === true,
   stdinIsTty: process.stdin.isTTY === true,
   layout: {
-    migrationsDir: `${repoRoot}apps/studio/database/migrations`,
-    embeddedDataDir: `${repoRoot}.embedded-postgres`,
+    migrationsDir: join(repoRoot, "apps/studio/database/migrations"),
+    embeddedDataDir: join(repoRoot, ".embedded-postgres"),
   },
-  host: machineHost,
+  host: machineHost(installDir),
   localUser: `${localUserName()}@${hostname()}`,
   signal: cancellation.signal,
-  runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version})`,
+  runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version}${compiled ? ", compiled" : ""})`,
 });
 process.exit(exitCode);

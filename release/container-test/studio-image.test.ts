@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startTestServer, type TestDatabase, type OwnedTestServer } from "../test/support/postgres.ts";
 import { PLATFORM_APPLIED, REPO_ROOT, finish, type RunResult } from "../test/support/run-migrate.ts";
-import { tableExists, trackedStatuses } from "../test/support/catalog.ts";
+import { lastRun, tableExists, trackedStatuses } from "../test/support/catalog.ts";
 import { missingTools } from "./support/commands.ts";
 import { buildImage, imageRunConfig, removeTestImages, runInImage, testImageTag } from "./support/containers.ts";
 import { STUDIO_DECOY_MARKER, buildStandIns, type StandIns } from "./support/stand-ins.ts";
@@ -111,7 +111,7 @@ describe("the Studio image", () => {
   test("holds the job, its migrations and its production dependencies, apart from Studio's own packages", async () => {
     const list = async (folder: string) => (await runInImage(STUDIO_RELEASE, ["ls", "-A", folder])).stdout.split("\n").filter(Boolean);
     const release = await list("release");
-    expect(release).toEqual(expect.arrayContaining(["migrate.ts", "node_modules", "src"]));
+    expect(release).toEqual(expect.arrayContaining(["migrate.ts", "migrate-compiled", "node_modules", "src"]));
     expect(release).not.toContain("test");
     expect(release).not.toContain("container-test");
     const packages = await list("release/node_modules");
@@ -132,6 +132,10 @@ describe("the Studio image", () => {
     expect(eventsNamed(result, "run_started")[0]).toMatchObject({ target: expect.stringContaining(`@${RAILWAY_HOST}:`), deployment_id: DEPLOYMENT_ID });
     expect(eventsNamed(result, "migration_applied").map((event) => event.migration)).toEqual([...PLATFORM_APPLIED]);
     expect(eventsNamed(result, "migration_held").map((event) => event.migration)).toEqual(["007_restrictive_rls_policies"]);
+    // The compiled job ran, and found squawk in the image's release/node_modules.
+    expect(eventsNamed(result, "lint_notice")).toEqual([]);
+    expect(eventsNamed(result, "lint_finished")[0]).toMatchObject({ files: 7 });
+    expect((await lastRun(db.sql))!.runner_version).toEndWith(", compiled)");
     const statuses = await trackedStatuses(db.sql);
     expect(statuses).toEqual({
       ...Object.fromEntries(PLATFORM_APPLIED.map((name) => [name, "applied"])),

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { REPO_ROOT } from "./support/run-migrate.ts";
 import { check } from "../src/commands/check.ts";
 import { ConfigError, ExitCode, RefusedError } from "../src/shared/errors.ts";
 import { readMigrationFolder, type MigrationFile } from "../src/files/migration-files.ts";
@@ -36,7 +37,7 @@ async function fixture(files: Record<string, string | Uint8Array>): Promise<stri
   return dir;
 }
 
-const { fs, squawk } = machineHost;
+const { fs, squawk } = machineHost(join(REPO_ROOT, "release"));
 
 async function readFiles(dir: string): Promise<MigrationFile[]> {
   return (await readMigrationFolder(dir, fs, { refuseIgnored: true })).files;
@@ -533,7 +534,7 @@ describe("the gate up runs", () => {
 
 describe("squawk itself", () => {
   test("every squawk rule the catalog lists is one the installed squawk knows", async () => {
-    const location = locateSquawk();
+    const location = locateSquawk(join(REPO_ROOT, "release"));
     if (!("binary" in location)) throw new Error(location.unavailable);
     // syntax-error is what squawk calls a statement it cannot parse, not a rule it can switch off.
     const names = squawkRuleNames().filter((name) => name !== "syntax-error");
@@ -547,7 +548,7 @@ describe("squawk itself", () => {
   });
 
   test("without a binary for this platform: a notice, the job's rules still run, and waivers for squawk's rules are not called stale", async () => {
-    const unavailable = locateSquawk("darwin", "arm64");
+    const unavailable = locateSquawk(join(REPO_ROOT, "release"), "darwin", "arm64");
     expect(unavailable).toEqual({
       unavailable:
         "squawk has no binary installed for darwin-arm64 (@squawk-cli/darwin-arm64 is not in node_modules; package.json installs only @squawk-cli/linux-x64), so only the job's own rules ran",

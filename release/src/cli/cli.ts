@@ -39,7 +39,7 @@ export async function main(environment: Environment): Promise<number> {
   const writeDocument: WriteDocument = (text) => sink.stdout(redact(text));
   const budget = runBudget(config.runTimeoutMs);
   try {
-    const services: RunServices = { logger, writeDocument, redact, loadParser: parserRevealingSecrets(secrets) };
+    const services: RunServices = { logger, writeDocument, redact, loadParser: parserRevealingSecrets(secrets, environment.host) };
     return await run(config, { ...environment, signal: AbortSignal.any([environment.signal, budget.signal]) }, services);
   } catch (error) {
     return report(logger, environmentFailure(error, { doing: `running ${config.command.entry.name}` }) ?? error);
@@ -62,9 +62,9 @@ function runBudget(limitMs: number | undefined): { signal: AbortSignal; clear: (
  * the job prints shows one, whatever path it takes (a server message quoting it, a NOTICE).
  * Nothing can print a file's statements before they are parsed.
  */
-function parserRevealingSecrets(secrets: Secrets): () => Promise<SqlParser> {
+function parserRevealingSecrets(secrets: Secrets, host: Host): () => Promise<SqlParser> {
   return async () => {
-    const parser = await loadSqlParser();
+    const parser = await loadSqlParser(host.parserModule);
     return {
       ...parser,
       statements: (file) => {

@@ -7,6 +7,7 @@ import type { InstallLayout } from "../shared/config.ts";
 import type { LogSink } from "../shared/log.ts";
 import type { JobFileSystem } from "../files/migration-files.ts";
 import type { Squawk } from "../lint/squawk.ts";
+import type { ParserModule } from "../files/sql-statements.ts";
 
 export interface Environment {
   readonly argv: readonly string[];
@@ -28,6 +29,8 @@ export interface Environment {
 export interface Host {
   readonly fs: JobFileSystem;
   readonly squawk: Squawk;
+  /** Loads the SQL parser's package (libpg-query) from where it is installed. */
+  readonly parserModule: () => Promise<ParserModule>;
   readonly startEmbeddedPostgres: StartEmbeddedPostgres;
 }
 

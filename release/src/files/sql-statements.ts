@@ -61,8 +61,15 @@ export const SQL_FILE_LIMIT_BYTES = 4 * 1024 * 1024;
  * Loads the parser, a WebAssembly module instantiated when it is imported (about 20 ms and 20 MB):
  * done only when there is SQL to parse, never on a deploy with nothing pending.
  */
-export function loadSqlParser(): Promise<SqlParser> {
-  parserLoading ??= createParser();
+/** The parts of libpg-query the job uses. */
+export type ParserModule = Pick<typeof import("libpg-query"), "loadModule" | "parseSync" | "scanSync">;
+
+/**
+ * `importModule` loads libpg-query; the entry passes one that finds it on disk, beside the job,
+ * since the compiled job cannot carry its WebAssembly file.
+ */
+export function loadSqlParser(importModule: () => Promise<ParserModule> = () => import("libpg-query")): Promise<SqlParser> {
+  parserLoading ??= createParser(importModule);
   return parserLoading;
 }
 
@@ -74,8 +81,8 @@ type ParseOutcome = { readonly statements: Statement[] } | { readonly refused: R
  * One parser per process, remembering each file's statements, or why it refused the file: the
  * lint gate, the planner and `plan` ask about the same files, and a large file is parsed once.
  */
-async function createParser(): Promise<SqlParser> {
-  const { loadModule, parseSync, scanSync } = await import("libpg-query");
+async function createParser(importModule: () => Promise<ParserModule>): Promise<SqlParser> {
+  const { loadModule, parseSync, scanSync } = await importModule();
   await loadModule();
   const parsed = new WeakMap<SqlSource, ParseOutcome>();
   const statements = (file: SqlSource) => {

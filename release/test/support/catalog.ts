@@ -36,12 +36,13 @@ export interface RecordedRun {
   readonly outcome: string;
   readonly error_code: string | null;
   readonly error_message: string | null;
+  readonly runner_version: string;
 }
 
 /** The newest run in the run history. */
 export async function lastRun(sql: Sql): Promise<RecordedRun | undefined> {
   const [row] = await sql<RecordedRun[]>`
-    select command, outcome, error_code, error_message from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
+    select command, outcome, error_code, error_message, runner_version from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
   return row;
 }
 

@@ -36,7 +36,7 @@ export async function runMain(args: readonly string[], options: RunOptions): Pro
     stdoutIsTty: false,
     stdinIsTty: false,
     layout: { migrationsDir: PLATFORM_MIGRATIONS, embeddedDataDir: join(REPO_ROOT, ".embedded-postgres") },
-    host: machineHost,
+    host: machineHost(join(REPO_ROOT, "release")),
     localUser: `${localUserName(env)}@${hostname()}`,
     // Nothing signals a run in the test's process; signals are tested on child processes.
     signal: new AbortController().signal,
