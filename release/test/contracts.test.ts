@@ -25,6 +25,7 @@ import { applyMigrations, inLockedTransaction, planMigrations, type RunnerDeps }
 import { loadSqlParser } from "../src/files/sql-statements.ts";
 import { MigrationStorage, type MigrationRecord } from "../src/database/storage.ts";
 import { inlined, sqlLiteral } from "../src/database/inline-values.ts";
+import { Pipeline } from "../src/database/pipeline.ts";
 
 const server = useTestServer();
 
@@ -141,6 +142,34 @@ for (const subject of STORAGE_SUBJECTS) {
       const [table] = await db.sql<{ name: string | null }[]>`select to_regclass(${storage.qualifiedName})::text as name`;
       expect(table!.name).toBe(storage.qualifiedName);
       expect(await storage.records(work.sql)).toEqual([]);
+    });
+
+    test("in a pipeline, logMigration's record commits with the pipeline, and a version recorded already fails it before the COMMIT", async () => {
+      const { db, work, storage, first } = await storageOn();
+      await storage.ensureTable(work.sql);
+      const sendRecord = async () => {
+        const pipeline = new Pipeline();
+        pipeline.send(work.sql`begin`);
+        await storage.logMigration({ context: { sql: work.sql, migration: first, startedAt: performance.now(), pipeline } });
+        // Not executed until the pipeline settles: a rolled-back attempt must be retried by Umzug.
+        expect(await storage.executed()).toEqual([]);
+        pipeline.send(work.sql`commit`);
+        return pipeline.settle();
+      };
+      await sendRecord();
+      expect(await storage.executed()).toEqual(["001_first"]);
+      expect((await storage.records(db.sql)).map((record) => record.status)).toEqual(["applied"]);
+      const appliedAt = (await storage.records(db.sql))[0]!.appliedAt;
+      const again = new MigrationStorage(jobConfig(db, subject.env).table, { appliedBy: "another run", deploymentId: undefined, gitCommit: undefined, environment: undefined }, redactorFor(db.url));
+      const pipeline = new Pipeline();
+      pipeline.send(work.sql`begin`);
+      await again.logMigration({ context: { sql: work.sql, migration: first, startedAt: performance.now(), pipeline } });
+      pipeline.send(work.sql`create table written_after (id int)`);
+      pipeline.send(work.sql`commit`);
+      await expect(pipeline.settle()).rejects.toThrow("001_first.sql is already recorded as applied by another run");
+      expect(await again.executed()).toEqual([]);
+      expect(await tableExists(db.sql, "written_after")).toBe(false);
+      expect(await storage.records(db.sql)).toMatchObject([{ status: "applied", appliedBy: "contract test", appliedAt }]);
     });
 
     test("logMigration writes through the context's connection: rolled back with that transaction, committed with it", async () => {

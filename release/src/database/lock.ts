@@ -12,6 +12,7 @@ import { throwIfCancelled } from "../shared/cancellation.ts";
 import { CONNECT_DIRECTLY } from "./pooler.ts";
 import type { Logger } from "../shared/log.ts";
 import { inlined } from "./inline-values.ts";
+import { failUnless, type Pipeline } from "./pipeline.ts";
 
 export const MIGRATION_LOCK_KEY = "6004517954967784775";
 const LOCK_CLASSID = 1398035780;
@@ -36,6 +37,8 @@ export interface LockHolder {
 export interface HeldLock {
   /** Fails the run unless the lock's session still holds the lock; checked before each commit. */
   assertHeld(sql: Queryable): Promise<void>;
+  /** The same check sent in `pipeline`, failing its statement (and so the COMMIT sent after it) when the lock is gone. */
+  sendHeldCheck(pipeline: Pipeline, sql: Queryable): void;
 }
 
 export interface LockOptions {
@@ -53,7 +56,7 @@ export async function withMigrationLock<T>(session: LockSession, options: LockOp
   await acquire(session, options);
   try {
     await assertOwnBackendHolds(session);
-    return await body({ assertHeld: (sql) => assertHeldBy(sql, session) });
+    return await body({ assertHeld: (sql) => assertHeldBy(sql, session), sendHeldCheck: (pipeline, sql) => sendHeldCheck(pipeline, sql, session) });
   } finally {
     // A lost session took its lock with it; the server released it when the connection closed.
     if (!session.lost) await inlined(session.sql)`select pg_advisory_unlock(${MIGRATION_LOCK_KEY}::bigint)`.catch(() => undefined);
@@ -192,6 +195,13 @@ async function assertHeldBy(sql: Queryable, session: LockSession): Promise<void>
         and objsubid = 1 and pid = ${pid} and granted
     ) as held`;
   if (!row!.held) throw lockLost(pid);
+}
+
+function sendHeldCheck(pipeline: Pipeline, sql: Queryable, session: LockSession): void {
+  const { pid } = session;
+  if (session.lost) throw lockLost(pid);
+  const held = `exists (select 1 from pg_locks where locktype = 'advisory' and classid = ${LOCK_CLASSID} and objid = ${LOCK_OBJID} and objsubid = 1 and pid = ${pid} and granted)`;
+  pipeline.send(sql`select ${sql.unsafe(failUnless(held, `the migration lock is not held by pid ${pid}`))} as held`, () => lockLost(pid));
 }
 
 function lockLost(pid: number): RunAbortedError {

@@ -11,6 +11,9 @@ import type { TableName } from "../shared/config.ts";
 import type { MigrationFile } from "../files/migration-files.ts";
 import type { Redactor } from "../shared/redact.ts";
 import { inlined } from "./inline-values.ts";
+import { failUnless, type Pipeline } from "./pipeline.ts";
+
+type UpsertExtra = { execution_ms?: number; hold_reason?: string | null; last_error?: string };
 
 export type MigrationStatus = "applied" | "held" | "running" | "failed";
 
@@ -43,6 +46,8 @@ export interface MigrationContext {
   readonly migration: MigrationFile;
   /** performance.now() when the migration started, for execution_ms. */
   readonly startedAt: number;
+  /** Set when the migration's statements are sent in one pipeline (see pipeline.ts): the record joins it. */
+  readonly pipeline?: Pipeline | undefined;
 }
 
 /** The statuses of a migration that ran, wholly or in part: the ones Umzug counts as executed. */
@@ -168,10 +173,20 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
    * overwrite an applied record, which would mean another run applied the same version.
    */
   async logMigration({ context }: { context: MigrationContext }): Promise<void> {
+    const { migration, pipeline, sql } = context;
     const executionMs = Math.round(performance.now() - context.startedAt);
-    const rows = await this.#upsert(context.sql, context.migration, "applied", { execution_ms: executionMs });
-    if (rows === 0) throw new Error(`${context.migration.fileName} is already recorded as applied by another run`);
-    this.#executed.set(context.migration.name, context.migration.version);
+    const alreadyApplied = `${migration.fileName} is already recorded as applied by another run`;
+    const noteApplied = () => this.#executed.set(migration.name, migration.version);
+    if (pipeline) {
+      // Sent with the migration's statements; the check fails the statement, so the pipelined COMMIT rolls back.
+      const insert = this.#upsertStatement(sql, migration, "applied", { execution_ms: executionMs });
+      pipeline.send(inlined(sql)`with written as (${insert} returning 1) select ${sql.unsafe(failUnless("count(*) = 1", alreadyApplied))} from written`, () => new Error(alreadyApplied));
+      pipeline.onSuccess(noteApplied);
+      return;
+    }
+    const rows = await this.#upsert(sql, migration, "applied", { execution_ms: executionMs });
+    if (rows === 0) throw new Error(alreadyApplied);
+    noteApplied();
   }
 
   /** Umzug contract. Called by Umzug right after a migration's `down` succeeded, through the same connection: removes its record. */
@@ -229,15 +244,13 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
    * overwritten by accident. Returns the number of rows written. `applied_at` is the database's
    * time (the transaction's start), not this machine's.
    */
-  async #upsert(
-    sql: Queryable,
-    migration: MigrationFile,
-    status: MigrationStatus,
-    extra: { execution_ms?: number; hold_reason?: string | null; last_error?: string },
-    replacing: readonly MigrationStatus[] = ["held", "running", "failed"],
-  ): Promise<number> {
+  async #upsert(sql: Queryable, migration: MigrationFile, status: MigrationStatus, extra: UpsertExtra, replacing?: readonly MigrationStatus[]): Promise<number> {
+    return (await this.#upsertStatement(sql, migration, status, extra, replacing)).count;
+  }
+
+  #upsertStatement(sql: Queryable, migration: MigrationFile, status: MigrationStatus, extra: UpsertExtra, replacing: readonly MigrationStatus[] = ["held", "running", "failed"]) {
     const identity = this.#identity;
-    const result = await inlined(sql)`
+    return inlined(sql)`
       insert into ${qualifiedTable(sql, this.#table)} as t (
         version, name, checksum, status, transactional, applied_at, execution_ms,
         applied_by, deployment_id, git_commit, environment, hold_reason, last_error
@@ -254,7 +267,6 @@ export class MigrationStorage implements UmzugStorage<MigrationContext> {
         git_commit = excluded.git_commit, environment = excluded.environment,
         hold_reason = excluded.hold_reason, last_error = excluded.last_error, updated_at = now()
       where t.status in (select json_array_elements_text(${JSON.stringify(replacing)}::text::json))`;
-    return result.count;
   }
 
   /**

@@ -25,6 +25,7 @@ import { recoveryResolution } from "./migration-state.ts";
 import { adviseRecovery } from "./recovery.ts";
 import { serverCondition } from "../database/environment-errors.ts";
 import { inlined } from "../database/inline-values.ts";
+import { Pipeline } from "../database/pipeline.ts";
 
 /** A pending file, checked and ready to run. */
 export interface PlannedMigration {
@@ -92,13 +93,14 @@ const BLOCKER_WATCH_DELAY_MS = 250;
 /** One migration as the run's Umzug instance knows it: its file, what applies it and, when planned, what undoes it. */
 export interface MigrationStep {
   readonly file: MigrationFile;
-  readonly up: (sql: Queryable) => Promise<void>;
+  /** Runs the migration through `sql`; given a pipeline, only sends it there (see inPipelinedTransaction). */
+  readonly up: (sql: Queryable, pipeline?: Pipeline) => Promise<void>;
   readonly down?: (sql: Queryable) => Promise<void>;
 }
 
 /** Applies or reverts one migration through `sql`, Umzug checking and recording it there (see createMigrator). */
 export interface Migrator {
-  apply(file: MigrationFile, sql: Queryable, startedAt: number): Promise<void>;
+  apply(file: MigrationFile, sql: Queryable, startedAt: number, pipeline?: Pipeline): Promise<void>;
   revert(file: MigrationFile, sql: Queryable, startedAt: number): Promise<void>;
 }
 
@@ -118,24 +120,34 @@ export async function createMigrator(steps: readonly MigrationStep[], storage: M
     migrations: steps.map(({ file, up, down }) => ({
       name: file.name,
       path: file.path,
-      up: ({ context: { sql } }) => up(sql),
+      up: ({ context: { sql, pipeline } }) => up(sql, pipeline),
       ...(down ? { down: ({ context: { sql } }: { context: MigrationContext }) => down(sql) } : {}),
     })),
     storage,
     context: () => context!,
     logger: undefined,
   });
-  const step = async (direction: "up" | "down", file: MigrationFile, sql: Queryable, startedAt: number) => {
-    context = { sql, migration: file, startedAt };
+  const step = async (direction: "up" | "down", file: MigrationFile, sql: Queryable, startedAt: number, pipeline?: Pipeline) => {
+    context = { sql, migration: file, startedAt, pipeline };
     const options = { migrations: [file.name] };
     await (direction === "up" ? umzug.up(options) : umzug.down(options)).catch((error: unknown) => Promise.reject(unwrapUmzug(error)));
   };
-  return { apply: (file, sql, startedAt) => step("up", file, sql, startedAt), revert: (file, sql, startedAt) => step("down", file, sql, startedAt) };
+  return {
+    apply: (file, sql, startedAt, pipeline) => step("up", file, sql, startedAt, pipeline),
+    revert: (file, sql, startedAt) => step("down", file, sql, startedAt),
+  };
 }
 
 /** How up applies a planned file: its SQL or up(), then the session settled before the job writes its record. */
 export function applyStep(plan: PlannedMigration, run: Pick<RunnerDeps, "lock" | "signal" | "work">): MigrationStep {
-  return { file: plan.file, up: (sql) => executeMigration(sql, plan, run.lock, run.signal).then(() => settleForJobWrite(run.work, sql, plan.file)) };
+  return {
+    file: plan.file,
+    up: async (sql, pipeline) => {
+      if (pipeline) return sendMigration(pipeline, sql, plan);
+      await executeMigration(sql, plan, run.lock, run.signal);
+      await settleForJobWrite(run.work, sql, plan.file);
+    },
+  };
 }
 
 export async function applyMigrations(plans: readonly PlannedMigration[], deps: RunnerDeps): Promise<number> {
@@ -157,7 +169,14 @@ async function applyOne(plan: PlannedMigration, deps: RunnerDeps, migrator: Migr
     if (file.transactional) await useTimeouts(sql, fileTimeouts(file, deps.policy), "transaction");
     return migrator.apply(file, sql, startedAt);
   };
-  const attempt = file.transactional ? () => inLockedTransaction(deps, run) : () => applyWithoutTransaction(plan, deps, run);
+  const attempt = !file.transactional
+    ? () => applyWithoutTransaction(plan, deps, run)
+    : canPipeline(plan)
+      ? () => inPipelinedTransaction(deps, (sql, pipeline) => {
+          sendTimeouts(pipeline, sql, fileTimeouts(file, deps.policy));
+          return migrator.apply(file, sql, startedAt, pipeline);
+        })
+      : () => inLockedTransaction(deps, run);
   await retryOnLockContention(plan, deps, attempt).catch(async (error: unknown) => {
     throw await recordIfEscaped(explainFailure(error, `applying ${file.fileName}`), file, deps);
   });
@@ -176,6 +195,44 @@ export async function inLockedTransaction(run: { readonly work: Session; readonl
     await run.lock.assertHeld(tx);
   });
   await run.work.reset();
+}
+
+/**
+ * A transactional SQL file of up to one batch of statements goes in one pipeline. A larger one is
+ * sent batch by batch inside sql.begin, so that a cancellation is heard between batches; a
+ * TypeScript migration needs a transaction object to call.
+ */
+function canPipeline(plan: PlannedMigration): boolean {
+  return plan.file.transactional && !plan.module && plan.statements.length <= PIPELINE_BATCH;
+}
+
+/**
+ * One migration in one round trip: BEGIN, what `body` sends (the file's statements, the settings
+ * and role put back, its record), the lock check, COMMIT and the session's reset, sent together on
+ * the migration session. If any of them fails, PostgreSQL refuses the ones after it in the
+ * transaction and the COMMIT rolls back, so the migration and its record are applied together or
+ * not at all, as in inLockedTransaction; the first failure, in the order sent, is what is thrown.
+ */
+export async function inPipelinedTransaction(run: { readonly work: Session; readonly lock: HeldLock }, body: (sql: Queryable, pipeline: Pipeline) => Promise<void>): Promise<void> {
+  const { sql } = run.work;
+  const pipeline = new Pipeline();
+  pipeline.send(sql`begin`);
+  await body(sql, pipeline);
+  run.lock.sendHeldCheck(pipeline, sql);
+  pipeline.send(sql`commit`);
+  pipeline.send(sql`discard all`);
+  await pipeline.settle();
+}
+
+/** A file's statements, then its settings and role put back before the job's record (see restoreInTransaction). */
+function sendMigration(pipeline: Pipeline, sql: Queryable, plan: PlannedMigration): Promise<void> {
+  const { file, statements } = plan;
+  for (const statement of statements) {
+    pipeline.send(sql.unsafe(statement.text).simple(), (error) => statementFailure(file, statement, error, rolledBack(file)));
+  }
+  pipeline.send(sql`reset all`);
+  pipeline.send(sql`set session authorization default`);
+  return Promise.resolve();
 }
 
 /**
@@ -244,6 +301,10 @@ function fileTimeouts(file: MigrationFile, policy: MigrationPolicy): Timeouts {
       ? { statement_timeout: postgresDuration(file.statementTimeoutMs) }
       : {}),
   };
+}
+
+function sendTimeouts(pipeline: Pipeline, sql: Queryable, timeouts: Timeouts): void {
+  for (const [name, value] of Object.entries(timeouts)) pipeline.send(inlined(sql)`select set_config(${name}, ${value}, true)`);
 }
 
 /** SET LOCAL inside a migration's transaction, or SET on the session for a no-transaction file. */
