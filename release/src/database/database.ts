@@ -15,6 +15,9 @@ import { inlined } from "./inline-values.ts";
 /** A session or a transaction: anything that runs queries. */
 export type Queryable = ISql<{}>;
 
+/** What restoreInTransaction sends: one message, as it is sent once per migration. */
+export const RESTORE_IN_TRANSACTION = "reset all; set session authorization default";
+
 /** A whole session (it can begin a transaction), rather than a transaction already open on one. */
 export function isSession(sql: Queryable): sql is Sql {
   return "begin" in sql;
@@ -133,7 +136,7 @@ export class Session {
    * table, a search_path that shadows pg_locks. The rest goes at the reset after COMMIT.
    */
   async restoreInTransaction(tx: Queryable): Promise<void> {
-    await Promise.all([tx`reset all`, tx`set session authorization default`]);
+    await tx.unsafe(RESTORE_IN_TRANSACTION).simple();
   }
 
   async close(): Promise<void> {

@@ -45,8 +45,13 @@ export async function lintMigrations(files: readonly MigrationFile[], deps: Lint
 
   const config = await readLintConfig(deps.migrationsDir, deps.readFile);
   const checkpoint = checkpoints(deps.signal, "linting the migration files");
-  const parsed = await parseAll(sqlFiles, await deps.loadParser(), checkpoint);
-  const squawk = await squawkFindings(sqlFiles, config, deps, checkpoint);
+  // squawk works in its own process while this one loads the parser and parses the files.
+  const squawking = squawkFindings(sqlFiles, config, deps, checkpoint);
+  const parsed = await parseAll(sqlFiles, await deps.loadParser(), checkpoint).catch(async (error: unknown) => {
+    await squawking.catch(() => undefined);
+    throw error;
+  });
+  const squawk = await squawking;
   const context = { config, mode: deps.mode, squawkRan: squawk.ran };
   const squawkByFile = byFile(squawk.findings);
   const findingsByFile: Finding[][] = [];

@@ -9,7 +9,7 @@ import { CancelledError, LockContentionError, MigrateError, MigrationFailedError
 import { cancelReasonOf, checkpoints, pause, throwIfCancelled } from "../shared/cancellation.ts";
 import { describeBlockers, watchLockWaits, type WatchedBackend } from "../database/lock-waits.ts";
 import { concurrentIndexTargets, findInvalidIndexes } from "../database/invalid-indexes.ts";
-import { errorCode, type Queryable, type Session } from "../database/database.ts";
+import { errorCode, RESTORE_IN_TRANSACTION, type Queryable, type Session } from "../database/database.ts";
 import { postgresDuration } from "../shared/duration.ts";
 import { plural } from "../shared/table-format.ts";
 import { locateInFile, openTransactionRefusals, transactionControlRefusals, type SqlParser, type Statement } from "../files/sql-statements.ts";
@@ -230,8 +230,7 @@ function sendMigration(pipeline: Pipeline, sql: Queryable, plan: PlannedMigratio
   for (const statement of statements) {
     pipeline.send(sql.unsafe(statement.text).simple(), (error) => statementFailure(file, statement, error, rolledBack(file)));
   }
-  pipeline.send(sql`reset all`);
-  pipeline.send(sql`set session authorization default`);
+  pipeline.send(sql.unsafe(RESTORE_IN_TRANSACTION).simple());
   return Promise.resolve();
 }
 
