@@ -128,6 +128,24 @@ describe("the migration lock", () => {
     expect(result.events.find((e) => e.event === "lock_acquired")?.waited_ms).toBeGreaterThan(0);
     expect(await tableExists(db.sql, "a")).toBe(true);
   });
+
+  test("a statement timeout shorter than a wait slice never ends the wait for the lock", async () => {
+    const db = await server.fresh();
+    const { holder } = await holdLock(db);
+    const run = watchBothStreams([], { url: db.url, migrationsDir: await migrationsFolder({ "001_a.sql": "create table a (id int);\n" }), env: { MIGRATE_STATEMENT_TIMEOUT: "100ms" } });
+    // Two waits in the lock queue, one after the other: the run lived through a whole slice (500 ms), five statement timeouts long.
+    const waits = new Set<string>();
+    await eventually("the run to wait in the lock queue twice", async () => {
+      const rows = await db.sql<{ since: string }[]>`
+        select waitstart::text as since from pg_locks where locktype = 'advisory' and objid = 1229933895 and not granted and waitstart is not null`;
+      for (const row of rows) waits.add(row.since);
+      return waits.size >= 2 ? true : undefined;
+    });
+    await holder.end();
+    const result = await run.result();
+    expect(result.code).toBe(0);
+    expect(await tableExists(db.sql, "a")).toBe(true);
+  });
 });
 
 describe("lost connections", () => {

@@ -98,17 +98,21 @@ async function acquire(session: LockSession, { waitMs, logger, signal }: LockOpt
   }
 }
 
-/** Blocks in PostgreSQL's own lock queue for at most `ms`, so the lock is taken the moment it is free. */
+/**
+ * Blocks in PostgreSQL's own lock queue for at most `ms`, so the lock is taken the moment it is
+ * free. The wait is bounded by lock_timeout alone: the session's statement_timeout (the run's
+ * MIGRATE_STATEMENT_TIMEOUT, which may be shorter than a slice) would end it as a failure.
+ */
 async function waitForLock(sql: Queryable, ms: number): Promise<boolean> {
-  await inlined(sql)`select set_config('lock_timeout', ${`${Math.max(1, Math.round(ms))}ms`}, false)`;
+  await inlined(sql)`select set_config('lock_timeout', ${`${Math.max(1, Math.round(ms))}ms`}, false), set_config('statement_timeout', '0', false)`;
   try {
     return await takeLock(sql, "wait");
   } catch (error) {
     if (errorCode(error) === LOCK_NOT_AVAILABLE) return false;
     throw error;
   } finally {
-    // Back to the session's own lock_timeout, which bounds its writes to the run history.
-    await sql`reset lock_timeout`;
+    // Back to the session's own timeouts, which bound its reads and its writes to the run history.
+    await sql.unsafe("reset lock_timeout; reset statement_timeout").simple();
   }
 }
 
