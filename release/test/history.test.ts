@@ -84,6 +84,45 @@ describe("order", () => {
 });
 
 describe("a failing statement", () => {
+  test("after earlier files committed, the last line names what is live, where the run stopped and what it never reached", async () => {
+    const db = await server.fresh();
+    const dir = await migrationsFolder({ "001_base.sql": "create table base (id int);\n" });
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    await writeFile(join(dir, "002_first.sql"), "create table first (id int);\n");
+    await writeFile(join(dir, "003_second.sql"), "create table second (id int);\n");
+    await writeFile(join(dir, "004_broken.sql"), "insert into missing_table values (1);\n");
+    await writeFile(join(dir, "005_after.sql"), "create table after_it (id int);\n");
+    await writeFile(join(dir, "006_later.sql"), "create table later (id int);\n");
+    for (const format of ["json", "text"] as const) {
+      const result = await runMain([], { url: db.url, migrationsDir: dir, env: { LOG_FORMAT: format } });
+      expect(result.code).toBe(1);
+      const line = format === "json" ? failure(result).message : result.stderr.trimEnd().split("\n").slice(-1)[0];
+      expect(line).toEndWith("in this run: " + (format === "json" ? "applied 002_first, 003_second (live now, under the release still serving)" : "nothing applied") + "; stopped at 004_broken; not attempted: 005_after, 006_later");
+      if (format === "json") {
+        expect(failure(result)).toMatchObject({
+          applied: ["002_first", "003_second"],
+          applied_count: 2,
+          stopped_at: "004_broken",
+          not_attempted: ["005_after", "006_later"],
+          not_attempted_count: 2,
+        });
+      }
+    }
+    expect(await trackedStatuses(db.sql)).toEqual({ "001_base": "applied", "002_first": "applied", "003_second": "applied" });
+  });
+
+  test("a run refused before applying anything says that nothing of it is live and lists the files it held back", async () => {
+    const db = await server.fresh();
+    const dir = await migrationsFolder({ "001_base.sql": "create table base (id int);\n" });
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    await db.sql`alter table base add column by_hand text`;
+    await writeFile(join(dir, "002_next.sql"), "create table next_one (id int);\n");
+    const result = await runMain(["--strict-drift"], { url: db.url, migrationsDir: dir });
+    expect(result.code).toBe(4);
+    expect(failure(result)).toMatchObject({ applied: [], stopped_at: null, not_attempted: ["002_next"] });
+    expect(failure(result).message).toEndWith("\n    in this run: nothing applied; not attempted: 002_next");
+  });
+
   test("exits 1 naming file, line, column, SQLSTATE, detail and hint, with nothing of it applied", async () => {
     const { db, dir, run } = await appliedSetup();
     await writeFile(

@@ -134,6 +134,10 @@ describe("cancellation", () => {
     expect(exitMs).toBeLessThan(5_000);
     expect(failure(result)).toMatchObject({ error: "cancelled", signal: "SIGTERM" });
     expect(failure(result).message).toContain("cancelled by SIGTERM: stopped while applying 002_sleeper");
+    // The last line says what of the run is live: nothing, as it stopped at its first file.
+    expect(failure(result)).toMatchObject({ applied: [], applied_count: 0, stopped_at: "002_sleeper", not_attempted: [], not_attempted_count: 0 });
+    expect(failure(result).message).toEndWith("\n    in this run: nothing applied; stopped at 002_sleeper; nothing left unattempted");
+    expect(result.events.at(-1)?.event).toBe("run_failed");
     expect(result.events.find((e) => e.event === "cancelling")?.interrupted).toBe("applying 002_sleeper");
     expect(await tableExists(db.sql, "sleeper")).toBe(false);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_accounts": "applied" });

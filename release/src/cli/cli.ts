@@ -15,6 +15,7 @@ import { COMMANDS, type AnyCommandEntry } from "../commands/table.ts";
 import type { WriteDocument } from "../commands/context.ts";
 import type { Environment, Host } from "./environment.ts";
 import { runAgainstDatabase, type RunServices } from "./database-run.ts";
+import { describeProgress, progressAttributes, RunProgress, type ProgressSummary } from "../run/run-progress.ts";
 
 export async function main(environment: Environment): Promise<number> {
   const { env, sink } = environment;
@@ -38,11 +39,12 @@ export async function main(environment: Environment): Promise<number> {
   const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact);
   const writeDocument: WriteDocument = (text) => sink.stdout(redact(text));
   const budget = runBudget(config.runTimeoutMs);
+  const progress = new RunProgress();
   try {
-    const services: RunServices = { logger, writeDocument, redact, loadParser: parserRevealingSecrets(secrets, environment.host) };
+    const services: RunServices = { logger, writeDocument, redact, loadParser: parserRevealingSecrets(secrets, environment.host), progress };
     return await run(config, { ...environment, signal: AbortSignal.any([environment.signal, budget.signal]) }, services);
   } catch (error) {
-    return report(logger, environmentFailure(error, { doing: `running ${config.command.entry.name}` }) ?? error);
+    return report(logger, environmentFailure(error, { doing: `running ${config.command.entry.name}` }) ?? error, progress.summary());
   } finally {
     budget.clear();
   }
@@ -117,13 +119,16 @@ async function withDatabaseUrl(database: DatabaseSource, host: Host, logger: Log
   }
 }
 
-function report(logger: Logger, error: unknown): number {
+/** The run's last line: what failed, and, once the run planned what to apply, what of it is live now. */
+function report(logger: Logger, error: unknown, progress?: ProgressSummary): number {
+  const sofar = progress ? `\n    ${describeProgress(progress)}` : "";
+  const progressed = progress ? progressAttributes(progress) : {};
   if (error instanceof MigrateError) {
     const event = error instanceof ConfigError ? "config_invalid" : "run_failed";
-    logger.error(event, error.message, { error: error.kind, exit_code: error.exitCode, ...error.attributes() });
+    logger.error(event, `${error.message}${sofar}`, { error: error.kind, exit_code: error.exitCode, ...error.attributes(), ...progressed });
     return error.exitCode;
   }
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  logger.error("run_failed", `unexpected error (a bug in the migration job, please report it): ${detail}`, { error: "unexpected", exit_code: ExitCode.migrationFailed });
+  logger.error("run_failed", `unexpected error (a bug in the migration job, please report it): ${detail}${sofar}`, { error: "unexpected", exit_code: ExitCode.migrationFailed, ...progressed });
   return ExitCode.migrationFailed;
 }

@@ -18,6 +18,7 @@ import type { MigrationFile } from "../files/migration-files.ts";
 import type { SqlParser } from "../files/sql-statements.ts";
 import { withRunSessions, type RunSessions } from "../run/run-sessions.ts";
 import { withRunRecord } from "../run/run-record.ts";
+import type { RunProgress } from "../run/run-progress.ts";
 import { logListener, runEvents, type RunListener } from "../run/run-events.ts";
 import type { AnyCommandEntry } from "../commands/table.ts";
 import type { MigrationWork, ReadOnlyRun, WriteDocument } from "../commands/context.ts";
@@ -31,6 +32,8 @@ export interface RunServices {
   /** For what the job stores rather than prints: the run history's and the tracking table's error messages. */
   readonly redact: Redactor;
   readonly loadParser: () => Promise<SqlParser>;
+  /** What the run applied, where it stopped, what it never reached: the last line of a failure says so. */
+  readonly progress: RunProgress;
 }
 
 export async function runAgainstDatabase(
@@ -91,7 +94,7 @@ export async function runAgainstDatabase(
             migrationWork,
             policy: config.policy,
             signal,
-            events: runEvents([logListener(logger), followMigration, ...(recordListener ? [recordListener] : [])]),
+            events: runEvents([logListener(logger), followMigration, services.progress.listener, ...(recordListener ? [recordListener] : [])]),
             confirm: createConfirm({ interactive: environment.stdinIsTty, logger, wait: (ms) => pause(ms, signal), signal }),
             scratch: { url, connectTimeoutMs: config.connectTimeoutMs, runner, policy: config.policy, logger, signal },
           }, options);

@@ -18,6 +18,8 @@ export type RunEvent =
   | { readonly type: "file_started"; readonly file: MigrationFile; readonly action: FileAction; readonly work: string }
   /** Its work committed (applied, or rolled back by down). */
   | { readonly type: "file_done"; readonly file: MigrationFile; readonly action: FileAction; readonly durationMs: number }
+  /** The files the run means to apply, in the order it will apply them. */
+  | { readonly type: "files_planned"; readonly files: readonly MigrationFile[] }
   /** No file is being worked on any more (the last one finished, or failed). */
   | { readonly type: "files_done" }
   /** One attempt at a transactional file lost to another session's locks and was rolled back; `retryInMs` is absent when no attempt is left. */
