@@ -409,7 +409,7 @@ export async function up(sql: TransactionSql) {
     expect(text.code).toBe(4);
     expect(text.stdout).toContain("up would refuse (3 problems) and apply nothing:\n  001_first.sql: applied migration was changed");
     expect(text.stdout).toContain('\n  002_commit.sql:2: transaction control statement "commit"');
-    expect(text.stdout).toContain("\n  003_typo.sql:2: syntax error at line 2, column 1");
+    expect(text.stdout).toContain('\n  003_typo.sql:2: syntax error at or near "creat" (line 2, column 1, PostgreSQL 18 grammar)');
     expect(runFinished(text)).toMatchObject({ outcome: "refuse", would_apply: 2, refusals: 3 });
     expect(await catalogPicture(db.sql)).toBe(before);
   });

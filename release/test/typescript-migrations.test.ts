@@ -3,6 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { useTestServer } from "./support/postgres.ts";
+import { runMain } from "./support/run-main.ts";
 import { failure, migrationsFolder, runMigrate } from "./support/run-migrate.ts";
 import { catalogPicture, tableExists, trackedStatuses } from "./support/catalog.ts";
 
@@ -63,6 +64,19 @@ describe("TypeScript migrations", () => {
     expect(changed!.n).toBe(0);
     expect(await trackedStatuses(db.sql)).toEqual({ "001_items": "applied" });
     expect(await catalogPicture(db.sql)).toBe(before);
+  });
+
+  test("an error the module throws itself is named as the migration's, with no SQLSTATE to invent", async () => {
+    const db = await server.fresh();
+    const dir = await migrationsFolder({ "001_items.sql": items });
+    expect((await runMain([], { url: db.url, migrationsDir: dir })).code).toBe(0);
+    await writeFile(join(dir, "002_refuses.ts"), 'export async function up() {\n  throw new Error("the backfill found 3 orphaned rows");\n}\n');
+    const result = await runMain([], { url: db.url, migrationsDir: dir });
+    expect(result.code).toBe(1);
+    const [heading] = failure(result).message.split("\n");
+    expect(heading).toBe("002_refuses.ts:2:13: the backfill found 3 orphaned rows (thrown by the migration's code, not by PostgreSQL)");
+    expect(failure(result).message).not.toContain("SQLSTATE UNKNOWN");
+    expect(await trackedStatuses(db.sql)).toEqual({ "001_items": "applied" });
   });
 
   test("a module without up(), or with a no-transaction directive, is refused before anything runs", async () => {

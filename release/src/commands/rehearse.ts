@@ -8,7 +8,7 @@
  * transaction's body always ends by throwing, so postgres.js can only roll it back.
  */
 import type { TransactionSql } from "postgres";
-import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, failureDocument } from "../shared/errors.ts";
+import { ExitCode, MigrateError, MigrationFailedError, RefusedError, RunAbortedError, failureDocument, failureLines } from "../shared/errors.ts";
 import { errorCode } from "../database/database.ts";
 import { classify, planUp, type UpPlan } from "../run/migration-state.ts";
 import { readRecordedState } from "../run/recorded-state.ts";
@@ -232,15 +232,7 @@ function textNote(entry: RehearsedMigration, report: readonly RehearsedMigration
 function textDetails(entry: RehearsedMigration): string[] {
   const waits = entry.lockWaits.map((wait) => `waited ${formatDuration(wait.waitedMs)} for ${describeLock(wait.lock)}, ${describeBlockers(wait.blocking)}`);
   if (!entry.error) return waits;
-  const { location, server } = entry.error;
-  return [
-    ...waits,
-    `${location.file}:${location.line}:${location.column}: ${server.message} (SQLSTATE ${server.code})`,
-    `  statement: ${location.statement}`,
-    ...(server.detail ? [`  detail: ${server.detail}`] : []),
-    ...(server.hint ? [`  hint: ${server.hint}`] : []),
-    ...(server.where ? [`  where: ${server.where.split("\n")[0]}`] : []),
-  ];
+  return [...waits, ...failureLines(entry.error.location, entry.error.server)];
 }
 
 /** The `--json` document; its shape is documented in README.md ("rehearse"). */

@@ -4,7 +4,7 @@
  * retry and backoff inside a time limit.
  */
 import postgres, { type ISql, type Sql } from "postgres";
-import { DatabaseUnavailableError, SessionLostError } from "../shared/errors.ts";
+import { DatabaseUnavailableError, SessionLostError, UNKNOWN_CODE } from "../shared/errors.ts";
 import { refuseProtocolPooler, refusedStartupParameter } from "./pooler.ts";
 import { formatDuration, postgresDuration } from "../shared/duration.ts";
 import { pause } from "../shared/cancellation.ts";
@@ -265,13 +265,13 @@ export function isPrivateRailwayHost(host: string): boolean {
 /** The SQLSTATE of a server error, or the Node/postgres.js code of a network error. */
 export function errorCode(error: unknown): string {
   const code = (error as { code?: unknown })?.code;
-  return typeof code === "string" ? code : "UNKNOWN";
+  return typeof code === "string" ? code : UNKNOWN_CODE;
 }
 
 function describeError(error: unknown): string {
   const code = errorCode(error);
   const message = error instanceof Error ? error.message : String(error);
-  return message.includes(code) || code === "UNKNOWN" ? message : `${message} (${code})`;
+  return message.includes(code) || code === UNKNOWN_CODE ? message : `${message} (${code})`;
 }
 
 /** Closes a session without waiting on queries that will never finish. */

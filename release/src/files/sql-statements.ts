@@ -153,6 +153,11 @@ function formatMebibytes(bytes: number): string {
   return `${Number.isInteger(mebibytes) ? mebibytes : mebibytes.toFixed(1)} MiB`;
 }
 
+/** The parser's own words, said once: it already begins most of them with "syntax error". */
+function syntaxMessage(parserMessage: string): string {
+  return /^syntax error/i.test(parserMessage) ? parserMessage : `syntax error: ${parserMessage}`;
+}
+
 function syntaxRefusal(file: SqlSource, error: unknown): Refusal {
   const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
   // libpg-query reports a 0-based character position.
@@ -162,7 +167,7 @@ function syntaxRefusal(file: SqlSource, error: unknown): Refusal {
     check: "syntax",
     file: file.fileName,
     ...(where ? { line: where.line } : {}),
-    message: `syntax error${where ? ` at line ${where.line}, column ${where.column}` : ""}: ${maskQuotedLiteral((error as Error).message)} (PostgreSQL 18 grammar)`,
+    message: `${syntaxMessage(maskQuotedLiteral((error as Error).message))} (${where ? `line ${where.line}, column ${where.column}, ` : ""}PostgreSQL 18 grammar)`,
     resolution: "fix the SQL; check it with psql against a scratch database",
   };
 }

@@ -310,13 +310,24 @@ function maskServerError(server: ServerError, secrets: readonly string[]): Serve
 }
 
 function formatMigrationFailure(location: SourceLocation, server: ServerError, outcome: string): string {
-  const lines = [
-    `${location.file}:${location.line}:${location.column}: ${server.message} (SQLSTATE ${server.code})`,
-    `  statement: ${location.statement}`,
-  ];
-  if (server.detail) lines.push(`  detail: ${server.detail}`);
-  if (server.hint) lines.push(`  hint: ${server.hint}`);
-  if (server.where) lines.push(`  where: ${server.where.split("\n")[0]}`);
-  lines.push(`  ${outcome}`);
-  return lines.join("\n");
+  return [...failureLines(location, server), `  ${outcome}`].join("\n");
 }
+
+/**
+ * A failure's place and PostgreSQL's words: `file:line:column: message (SQLSTATE code)`, the
+ * statement, and the detail, hint and context the server gave. An error with no SQLSTATE was
+ * thrown by the migration's own code (a TypeScript migration), and says so instead.
+ */
+export function failureLines(location: SourceLocation, server: ServerError): string[] {
+  const source = server.code === UNKNOWN_CODE ? "thrown by the migration's code, not by PostgreSQL" : `SQLSTATE ${server.code}`;
+  return [
+    `${location.file}:${location.line}:${location.column}: ${server.message} (${source})`,
+    `  statement: ${location.statement}`,
+    ...(server.detail ? [`  detail: ${server.detail}`] : []),
+    ...(server.hint ? [`  hint: ${server.hint}`] : []),
+    ...(server.where ? [`  where: ${server.where.split("\n")[0]}`] : []),
+  ];
+}
+
+/** What errorCode() gives an error that carries no code. */
+export const UNKNOWN_CODE = "UNKNOWN";
