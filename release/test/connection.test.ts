@@ -95,6 +95,26 @@ describe("embedded local mode", () => {
     }
   });
 
+  test("a port another program holds: exit 3, and the message gives the server's own reason", async () => {
+    const parent = await mkdtemp(join(tmpdir(), "migrate-embedded-busy-"));
+    await Bun.$`chmod 755 ${parent}`;
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const error = await startEmbeddedPostgres(join(parent, "data"), port, true).catch((caught: unknown) => caught);
+      expect(error).toMatchObject({ exitCode: 3, kind: "database_unavailable" });
+      const message = (error as Error).message;
+      expect(message).toStartWith(`could not start the embedded PostgreSQL in ${join(parent, "data")} on port ${port}: `);
+      expect(message).toContain("the server said:");
+      expect(message).toContain("Address already in use");
+      expect(message).not.toContain(": undefined");
+    } finally {
+      taken.close();
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
   test("--embedded migrates a local PostgreSQL, prints a psql connection string, and keeps its data across runs", async () => {
     const parent = await mkdtemp(join(tmpdir(), "migrate-embedded-"));
     const dataDir = join(parent, "data");
