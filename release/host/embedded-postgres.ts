@@ -27,10 +27,13 @@ export const startEmbeddedPostgres: StartEmbeddedPostgres = async (wanted, port,
   // The server's own last words: the library rejects a failed start without them (or with nothing at all).
   const said: string[] = [];
   const hear = (message: unknown) => {
-    const text = (message instanceof Error ? message.message : String(message)).trim();
-    if (text === "") return;
-    said.push(text);
-    if (said.length > LAST_WORDS) said.shift();
+    for (const line of (message instanceof Error ? message.message : String(message)).split("\n")) {
+      // Without PostgreSQL's own line prefix (time, zone, pid): the deploy log has its own.
+      const text = line.replace(/^\d{4}-\d\d-\d\d [\d:.]+ \w+ \[\d+\] /, "").trim();
+      if (text === "") continue;
+      said.push(text);
+      if (said.length > LAST_WORDS) said.shift();
+    }
   };
   const server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -64,7 +67,7 @@ export const startEmbeddedPostgres: StartEmbeddedPostgres = async (wanted, port,
 };
 
 /** How many of the server's last lines a failed start quotes. */
-const LAST_WORDS = 3;
+const LAST_WORDS = 4;
 
 function whyNotStarted(error: unknown, said: readonly string[]): string {
   const reason = error instanceof Error && error.message ? error.message : typeof error === "string" && error ? error : undefined;

@@ -225,6 +225,11 @@ export async function openSession(options: ConnectOptions): Promise<Session> {
         await session.close();
         throw pooler;
       }
+      const tls = tlsRefusal(options.url, error, host);
+      if (tls) {
+        await session.close();
+        throw tls;
+      }
       const code = errorCode(error);
       const unresolvablePrivateHost = isPrivateRailwayHost(host) && (code === "ENOTFOUND" || code === "EAI_AGAIN");
       const retry = RETRYABLE.has(code) && !(unresolvablePrivateHost && !options.runner.deploymentId);
@@ -256,6 +261,26 @@ function unavailable(error: unknown, code: string, host: string, privateHost: bo
   }
   const tried = attempts > 1 ? ` after ${attempts} attempts within ${formatDuration(limitMs)} (MIGRATE_CONNECT_TIMEOUT)` : "";
   return new DatabaseUnavailableError(`cannot connect to ${host}${tried}: ${describeError(error)}`, code, { cause: error });
+}
+
+/** sslmode values that make the connection fail rather than go on unencrypted. */
+const TLS_REQUIRED = new Set(["require", "verify-ca", "verify-full"]);
+/** What postgres.js (through Node's TLS) says when the server will not do TLS: it answered the SSL request with no, and the handshake met a closed socket. */
+const TLS_NOT_ESTABLISHED = "before secure TLS connection was established";
+
+/**
+ * A server that refuses TLS when the URL requires it: that never clears up, so it fails at once
+ * instead of being retried until MIGRATE_CONNECT_TIMEOUT.
+ */
+function tlsRefusal(url: string, error: unknown, host: string): DatabaseUnavailableError | undefined {
+  const sslmode = new URL(url).searchParams.get("sslmode") ?? "";
+  if (!TLS_REQUIRED.has(sslmode) || !(error instanceof Error) || !error.message.includes(TLS_NOT_ESTABLISHED)) return undefined;
+  return new DatabaseUnavailableError(
+    `cannot connect to ${host} over TLS: the server does not accept TLS connections (sslmode=${sslmode}), and the job does not go on unencrypted. ` +
+      "DATABASE_PUBLIC_URL should be the address of Railway's public TCP proxy, which accepts TLS; for a server of your own without TLS, put sslmode=disable in the URL",
+    "TLS_REFUSED",
+    { cause: error },
+  );
 }
 
 export function isPrivateRailwayHost(host: string): boolean {

@@ -14,7 +14,7 @@
  *   3D000, a closed connection).
  */
 import postgres, { type Sql } from "postgres";
-import { DatabaseRefusedError, DatabaseUnavailableError, type MigrateError } from "../shared/errors.ts";
+import { DatabaseRefusedError, DatabaseUnavailableError, MigrateError } from "../shared/errors.ts";
 import { errorCode } from "./database.ts";
 
 /** The role, database and tables of a run: the fixes name them, ready to paste. */
@@ -43,6 +43,8 @@ export function jobDatabase(sql: Sql, schema: string, tables: readonly string[])
 
 /** The typed error for an environment condition, a lost connection included; undefined for anything else. */
 export function environmentFailure(error: unknown, context: FailureContext): MigrateError | undefined {
+  // The job's own errors already say what happened; wrapping one again would repeat it inside itself.
+  if (error instanceof MigrateError) return undefined;
   return serverCondition(error, context) ?? connectionLost(error, context);
 }
 
