@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chown, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import postgres, { type Sql } from "postgres";
-import { HELP, parseConfig, requireTls, usageText, type Config } from "../src/shared/config.ts";
+import { HELP, VERSION, parseConfig, requireTls, usageText, type Config } from "../src/shared/config.ts";
 import { COMMANDS } from "../src/commands/table.ts";
 import { ConfigError } from "../src/shared/errors.ts";
 import { TEST_PASSWORD, startTestServer, type OwnedTestServer, type TestServer } from "./support/postgres.ts";
@@ -21,7 +21,7 @@ const PRIVATE_URL = "postgresql://postgres:secret@postgres.railway.internal:5432
 
 function parse(argv: string[], env: Record<string, string>): Config {
   const config = parseConfig(argv, env, false, layout, COMMANDS);
-  if (config === HELP) throw new Error("unexpected --help");
+  if (config === HELP || config === VERSION) throw new Error(`unexpected --${config}`);
   return config;
 }
 

@@ -135,4 +135,22 @@ describe("bad configuration", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("usage: bun release/migrate.ts");
   });
+
+  test("--version prints the job's version and exits 0, without a database", async () => {
+    const result = await runMain(["--version"], {});
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^studio-release-migrations \d+\.\d+\.\d+ \(bun \d+\.\d+\.\d+\)\n$/);
+    expect(result.stderr).toBe("");
+  });
+
+  test("a flag or command the job does not have is named with the one meant, every one at once", async () => {
+    const messages = async (args: string[]) => (failure(await runMain(args, { url: "postgresql://u@h/d" })) as { message: string }).message;
+    expect(await messages(["status", "--jsonn", "--exit-cod"])).toBe(
+      "configuration problem (2 problems):\n  - unknown flag --jsonn (did you mean --json?) (see --help)\n  - unknown flag --exit-cod (did you mean --exit-code?) (see --help)",
+    );
+    expect(await messages(["--dry-run"])).toBe("configuration problem: unknown flag --dry-run: there is no dry run of up: plan shows what up would do, statement by statement, and changes nothing");
+    expect(await messages(["--frobnicate"])).toBe("configuration problem: unknown flag --frobnicate (see --help)");
+    expect(await messages(["stauts"])).toStartWith('configuration problem: unknown command "stauts" (did you mean status?) (commands: up, status,');
+    expect(await messages(["frobnicate"])).toStartWith('configuration problem: unknown command "frobnicate" (commands:');
+  });
 });

@@ -6,7 +6,7 @@
  */
 import { ConfigError, ExitCode, MigrateError, type CancelReason } from "../shared/errors.ts";
 import { environmentFailure } from "../database/environment-errors.ts";
-import { HELP, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource } from "../shared/config.ts";
+import { HELP, VERSION, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource } from "../shared/config.ts";
 import { createLogger, type Logger } from "../shared/log.ts";
 import { Secrets } from "../shared/redact.ts";
 import { readMigrationFolder, warnIgnored } from "../files/migration-files.ts";
@@ -19,7 +19,7 @@ import { describeProgress, progressAttributes, RunProgress, type ProgressSummary
 
 export async function main(environment: Environment): Promise<number> {
   const { env, sink } = environment;
-  let config: Config<AnyCommandEntry> | typeof HELP;
+  let config: Config<AnyCommandEntry> | typeof HELP | typeof VERSION;
   try {
     config = parseConfig(environment.argv, env, environment.stdoutIsTty, environment.layout, COMMANDS);
   } catch (error) {
@@ -30,6 +30,10 @@ export async function main(environment: Environment): Promise<number> {
   }
   if (config === HELP) {
     sink.stdout(usageText(COMMANDS));
+    return ExitCode.success;
+  }
+  if (config === VERSION) {
+    sink.stdout(environment.runnerVersion);
     return ExitCode.success;
   }
   const secrets = new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL, config.database?.kind === "url" ? config.database.url : undefined]);

@@ -60,6 +60,7 @@ export const FLAGS = {
   forget: { type: "boolean" },
   "skip-schema-check": { type: "boolean" },
   help: { type: "boolean", short: "h", help: "show this help" },
+  version: { type: "boolean", help: "print the job's version" },
 } as const satisfies Record<string, FlagDefinition>;
 export type FlagName = keyof typeof FLAGS;
 export type FlagValues = { readonly [K in FlagName]?: (typeof FLAGS)[K]["type"] extends "string" ? string : boolean };
@@ -97,6 +98,7 @@ export interface ParsedCommand<Entry extends CommandSyntax = CommandSyntax> {
 
 /** What parseConfig returns for `--help`: nothing else is parsed or required. */
 export const HELP = "help";
+export const VERSION = "version";
 
 export type DatabaseSource =
   | { readonly kind: "url"; readonly url: string }
@@ -266,10 +268,11 @@ export function parseConfig<Entry extends CommandSyntax>(
   stdoutIsTty: boolean,
   layout: InstallLayout,
   commands: readonly Entry[],
-): Config<Entry> | typeof HELP {
+): Config<Entry> | typeof HELP | typeof VERSION {
   const problems: string[] = [];
   const flags = parseFlags(argv, problems);
   if (flags?.values.help) return HELP;
+  if (flags?.values.version) return VERSION;
   const envResult = EnvSchema.safeParse(env);
   if (!envResult.success) {
     for (const issue of envResult.error.issues) problems.push(`${issue.path.join(".")}: ${issue.message}`);
@@ -378,7 +381,20 @@ export function defaultLogFormat(stdoutIsTty: boolean): "text" | "json" {
 
 type ParsedFlags = { readonly positionals: string[]; readonly values: FlagValues };
 
+/** What a person may have meant by a flag the job does not have. */
+const FLAG_HINTS: Readonly<Record<string, string>> = {
+  "dry-run": "there is no dry run of up: plan shows what up would do, statement by statement, and changes nothing",
+  dryrun: "there is no dry run of up: plan shows what up would do, statement by statement, and changes nothing",
+};
+
 function parseFlags(argv: readonly string[], problems: string[]): ParsedFlags | undefined {
+  // A first, lenient reading finds every flag the job does not know, so each is named with what was meant.
+  const { tokens = [] } = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: false, tokens: true });
+  const unknown = tokens.flatMap((token) => (token.kind === "option" && !Object.hasOwn(FLAGS, token.name) ? [token.rawName] : []));
+  if (unknown.length > 0) {
+    for (const rawName of unknown) problems.push(unknownFlag(rawName));
+    return undefined;
+  }
   try {
     const { positionals, values } = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: true });
     return { positionals, values };
@@ -393,7 +409,8 @@ function parseCommand<Entry extends CommandSyntax>(commands: readonly Entry[], {
   const [name = "up", ...args] = positionals;
   const entry = commands.find((candidate) => candidate.name === name);
   if (!entry) {
-    problems.push(`unknown command "${name}" (commands: ${commands.map((command) => command.name).join(", ")}; see --help)`);
+    const meant = closest(name, commands.map((command) => command.name));
+    problems.push(`unknown command "${name}"${meant ? ` (did you mean ${meant}?)` : ""} (commands: ${commands.map((command) => command.name).join(", ")}; see --help)`);
     return undefined;
   }
   const given = (Object.keys(values) as FlagName[]).filter((flag) => flag !== "help" && values[flag] !== undefined);
@@ -403,6 +420,35 @@ function parseCommand<Entry extends CommandSyntax>(commands: readonly Entry[], {
   if (!parsed.success) problems.push(...parsed.error.issues.map((issue) => issue.message));
   if (!parsed.success || foreign.length > 0) return undefined;
   return { entry, options: parsed.data, printsDocument: values.json === true };
+}
+
+function unknownFlag(rawName: string): string {
+  const name = rawName.replace(/^-+/, "");
+  const hint = FLAG_HINTS[name];
+  if (hint) return `unknown flag ${rawName}: ${hint}`;
+  const meant = closest(name, Object.keys(FLAGS));
+  return `unknown flag ${rawName}${meant ? ` (did you mean --${meant}?)` : ""} (see --help)`;
+}
+
+/** The candidate within two edits of `word`, the nearest first; none when nothing is that close. */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(word, candidate);
+    if (distance <= 2 && (!best || distance < best.distance)) best = { candidate, distance };
+  }
+  return best?.candidate;
+}
+
+/** Levenshtein distance: the fewest insertions, deletions and substitutions from `a` to `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 export function parseVersion(text: string | undefined): number | undefined {
