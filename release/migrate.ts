@@ -3,10 +3,10 @@
  * Studio's release-phase migration job: Railway's pre-deploy command, `bun release/migrate.ts`.
  * Everything lives in release/src; this file only binds the process to it and sets the exit code.
  */
-import { hostname, userInfo } from "node:os";
 import { dirname, join } from "node:path";
 import { main } from "./src/cli/cli.ts";
 import { machineHost } from "./host/host.ts";
+import { localUser } from "./host/local-user.ts";
 import { ExitCode } from "./src/shared/errors.ts";
 import { JOB_NAME, JOB_VERSION } from "./src/shared/version.ts";
 
@@ -18,11 +18,6 @@ const compiled = import.meta.dir.startsWith("/$bunfs/");
 const installDir = compiled ? dirname(process.execPath) : import.meta.dir;
 const repoRoot = join(installDir, "..");
 
-/** Bun reports "unknown" for some accounts (root in containers), so the login variables come first. */
-function localUserName(): string {
-  const { username, uid } = userInfo();
-  return process.env.USER ?? process.env.LOGNAME ?? (username === "unknown" ? `uid ${uid}` : username);
-}
 
 /**
  * SIGTERM (Railway stopping the deploy) and SIGINT (Ctrl-C) cancel the run: the job cancels the
@@ -54,7 +49,7 @@ const exitCode = await main({
     embeddedDataDir: join(repoRoot, ".embedded-postgres"),
   },
   host: machineHost(installDir),
-  localUser: `${localUserName()}@${hostname()}`,
+  localUser: localUser(process.env),
   signal: cancellation.signal,
   runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version}${compiled ? ", compiled" : ""})`,
 });

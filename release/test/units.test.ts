@@ -6,6 +6,8 @@ import { loadSqlParser, locateInFile, transactionControlRefusals } from "../src/
 import { checkpoints } from "../src/shared/cancellation.ts";
 import { scanSync } from "libpg-query";
 import { HELP, parseConfig } from "../src/shared/config.ts";
+import { localUser } from "../host/local-user.ts";
+import { hostname, userInfo } from "node:os";
 import { COMMANDS } from "../src/commands/table.ts";
 import { ConfigError, RefusedError } from "../src/shared/errors.ts";
 import { describeTarget, redactorFor } from "../src/shared/redact.ts";
@@ -256,6 +258,17 @@ describe("version", () => {
   test("the job's version is package.json's", async () => {
     const packageJson = (await Bun.file(new URL("../../package.json", import.meta.url)).json()) as { name: string; version: string };
     expect({ name: JOB_NAME, version: JOB_VERSION }).toEqual({ name: packageJson.name, version: packageJson.version });
+  });
+});
+
+describe("who runs the job outside Railway", () => {
+  test("the login variables first; without them a name, never the uid of root or the word unknown", () => {
+    expect(localUser({ USER: "alice", LOGNAME: "bob" })).toBe(`alice@${hostname()}`);
+    expect(localUser({ LOGNAME: "bob" })).toBe(`bob@${hostname()}`);
+    const unnamed = localUser({});
+    expect(unnamed).toEndWith(`@${hostname()}`);
+    expect(unnamed).not.toMatch(/^(uid 0|unknown)@/);
+    if (userInfo().uid === 0) expect(unnamed).toBe(`root@${hostname()}`);
   });
 });
 

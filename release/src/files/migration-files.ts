@@ -178,7 +178,9 @@ export async function readMigrationFolder(dir: string, fs: MigrationFileSystem, 
         check: "file",
         file: rollback.fileName,
         message: `rollback without its migration: no migration has version ${version}`,
-        resolution: "remove the rollback file or rename it to match its migration's version",
+        resolution:
+          `if version ${version} was applied and its migration file deleted, put the file back: an applied migration stays in the folder (status shows what the database recorded); ` +
+          "otherwise remove the rollback file, or rename it to match its migration's version",
       });
     }
   }

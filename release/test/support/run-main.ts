@@ -6,19 +6,14 @@
  * concurrent runs of real processes) is tested through runMigrate. The password check of
  * runMigrate's finish() applies to every run here too.
  */
-import { hostname, userInfo } from "node:os";
 import { join } from "node:path";
 import { main } from "../../src/cli/cli.ts";
 import { machineHost } from "../../host/host.ts";
+import { localUser } from "../../host/local-user.ts";
 import { readdir, readFile } from "node:fs/promises";
 import { JOB_NAME, JOB_VERSION } from "../../src/shared/version.ts";
 import { PLATFORM_MIGRATIONS, REPO_ROOT, childEnv, finish, type RunOptions, type RunResult } from "./run-migrate.ts";
 
-/** As release/migrate.ts names the user: the login variables first, as Bun reports "unknown" for some accounts. */
-function localUserName(env: Record<string, string | undefined>): string {
-  const { username, uid } = userInfo();
-  return env.USER ?? env.LOGNAME ?? (username === "unknown" ? `uid ${uid}` : username);
-}
 
 export async function runMain(args: readonly string[], options: RunOptions): Promise<RunResult> {
   const env = childEnv(options);
@@ -37,7 +32,7 @@ export async function runMain(args: readonly string[], options: RunOptions): Pro
     stdinIsTty: false,
     layout: { migrationsDir: PLATFORM_MIGRATIONS, embeddedDataDir: join(REPO_ROOT, ".embedded-postgres") },
     host: machineHost(join(REPO_ROOT, "release")),
-    localUser: `${localUserName(env)}@${hostname()}`,
+    localUser: localUser(env),
     // Nothing signals a run in the test's process; signals are tested on child processes.
     signal: new AbortController().signal,
     runnerVersion: `${JOB_NAME} ${JOB_VERSION} (bun ${Bun.version})`,
