@@ -43,6 +43,7 @@ const exitCode = await main({
     stderr: (line) => process.stderr.write(`${line}\n`),
   },
   stdoutIsTty: process.stdout.isTTY === true,
+  stderrIsTty: process.stderr.isTTY === true,
   stdinIsTty: process.stdin.isTTY === true,
   layout: {
     migrationsDir: join(repoRoot, "apps/studio/database/migrations"),

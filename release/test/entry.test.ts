@@ -9,6 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { useTestServer } from "./support/postgres.ts";
 import { PLATFORM_APPLIED, failure, migrationsFolder, runMigrate, type RunResult } from "./support/run-migrate.ts";
 import { tableExists } from "./support/catalog.ts";
+import { runAtTerminal } from "./support/terminal.ts";
 
 const server = useTestServer();
 
@@ -58,5 +59,19 @@ describe("the exit status of bun release/migrate.ts", () => {
     expect(result.code).toBe(4);
     expect(failure(result).message).toContain("002_empty.sql");
     expect(await tableExists(db.sql, "a")).toBe(false);
+  });
+});
+
+describe("at a terminal", () => {
+  test("errors and warnings are coloured by level; NO_COLOR, or a stream that is no terminal, leaves them plain", async () => {
+    const coloured = await runAtTerminal(["--frobnicate"], { url: "postgresql://u@127.0.0.1:1/d", env: { LOG_FORMAT: "text" } }).result();
+    expect(coloured.code).toBe(2);
+    expect(coloured.stdout).toContain("\x1b[1;31merror:\x1b[0m configuration problem: unknown flag --frobnicate");
+    const plain = await runAtTerminal(["--frobnicate"], { url: "postgresql://u@127.0.0.1:1/d", env: { LOG_FORMAT: "text", NO_COLOR: "1" } }).result();
+    expect(plain.code).toBe(2);
+    expect(plain.stdout).toContain("error: configuration problem: unknown flag --frobnicate");
+    expect(plain.stdout).not.toContain("\x1b[");
+    const piped = await runMigrate(["--frobnicate"], { url: "postgresql://u@127.0.0.1:1/d", env: { LOG_FORMAT: "text" } });
+    expect(piped.stderr).toStartWith("error: configuration problem: unknown flag --frobnicate");
   });
 });

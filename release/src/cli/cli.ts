@@ -7,7 +7,7 @@
 import { ConfigError, ExitCode, MigrateError, type CancelReason } from "../shared/errors.ts";
 import { environmentFailure } from "../database/environment-errors.ts";
 import { HELP, VERSION, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource } from "../shared/config.ts";
-import { createLogger, type Logger } from "../shared/log.ts";
+import { createLogger, wantsColour, type Logger } from "../shared/log.ts";
 import { Secrets } from "../shared/redact.ts";
 import { readMigrationFolder, warnIgnored } from "../files/migration-files.ts";
 import { loadSqlParser, type SqlParser } from "../files/sql-statements.ts";
@@ -25,7 +25,7 @@ export async function main(environment: Environment): Promise<number> {
   } catch (error) {
     // LOG_FORMAT itself may be what is wrong: then fall back to the default for this output.
     const format = env.LOG_FORMAT === "text" || env.LOG_FORMAT === "json" ? env.LOG_FORMAT : defaultLogFormat(environment.stdoutIsTty);
-    const logger = createLogger(format, sink, new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL]).redact);
+    const logger = createLogger(format, sink, new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL]).redact, wantsColour(environment.stderrIsTty, env));
     return report(logger, error);
   }
   if (config === HELP) {
@@ -40,7 +40,7 @@ export async function main(environment: Environment): Promise<number> {
   const { redact } = secrets;
   // A command printing a JSON document owns stdout: its log lines all go to stderr.
   const documentOnStdout = config.command.printsDocument;
-  const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact);
+  const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact, wantsColour(environment.stderrIsTty, env));
   const writeDocument: WriteDocument = (text) => sink.stdout(redact(text));
   const budget = runBudget(config.runTimeoutMs);
   const progress = new RunProgress();

@@ -14,6 +14,8 @@ export interface Environment {
   readonly env: Record<string, string | undefined>;
   readonly sink: LogSink;
   readonly stdoutIsTty: boolean;
+  /** Whether errors and warnings reach a terminal: their level is then coloured, unless NO_COLOR says not to. */
+  readonly stderrIsTty: boolean;
   /** Whether a person can answer at a terminal (down and baseline wait for Ctrl-C there). */
   readonly stdinIsTty: boolean;
   readonly layout: InstallLayout;

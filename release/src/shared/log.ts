@@ -20,9 +20,13 @@ export interface LogSink {
   stderr(line: string): void;
 }
 
-export function createLogger(format: LogFormat, sink: LogSink, redact: Redactor): Logger {
+/**
+ * `colour`: the text format's "error:" and "warning:" in red and yellow, for a person at a
+ * terminal; the caller decides (stderr a terminal, NO_COLOR unset). JSON lines are never coloured.
+ */
+export function createLogger(format: LogFormat, sink: LogSink, redact: Redactor, colour = false): Logger {
   const emit = (level: Level, event: string, message: string, attributes: Attributes = {}) => {
-    const line = format === "json" ? jsonLine(level, event, message, attributes) : textLine(level, message);
+    const line = format === "json" ? jsonLine(level, event, message, attributes) : textLine(level, message, colour);
     const safe = redact(line);
     if (level === "info") sink.stdout(safe);
     else sink.stderr(safe);
@@ -39,6 +43,14 @@ function jsonLine(level: Level, event: string, message: string, attributes: Attr
   return JSON.stringify({ level, message, event, ...defined }, (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value));
 }
 
-function textLine(level: Level, message: string): string {
-  return level === "info" ? message : `${level === "warn" ? "warning" : "error"}: ${message}`;
+const COLOURED: Readonly<Record<Exclude<Level, "info">, string>> = { warn: "\x1b[33mwarning:\x1b[0m", error: "\x1b[1;31merror:\x1b[0m" };
+const PLAIN: Readonly<Record<Exclude<Level, "info">, string>> = { warn: "warning:", error: "error:" };
+
+function textLine(level: Level, message: string, colour: boolean): string {
+  return level === "info" ? message : `${(colour ? COLOURED : PLAIN)[level]} ${message}`;
+}
+
+/** Whether a person reads `stderr` at a terminal and has not asked for no colour (https://no-color.org: NO_COLOR set and not empty). */
+export function wantsColour(stderrIsTty: boolean, env: Record<string, string | undefined>): boolean {
+  return stderrIsTty && !env.NO_COLOR;
 }

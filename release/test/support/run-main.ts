@@ -29,6 +29,7 @@ export async function runMain(args: readonly string[], options: RunOptions): Pro
     },
     // A child of runMigrate has pipes for stdout and nothing on stdin.
     stdoutIsTty: false,
+    stderrIsTty: false,
     stdinIsTty: false,
     layout: { migrationsDir: PLATFORM_MIGRATIONS, embeddedDataDir: join(REPO_ROOT, ".embedded-postgres") },
     host: machineHost(join(REPO_ROOT, "release")),
