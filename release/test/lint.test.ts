@@ -313,6 +313,28 @@ describe("waivers", () => {
   });
 });
 
+describe("what no waiver can silence", () => {
+  test("transaction control and CONCURRENTLY in a transactional file: the fix offers no waiver, and a waiver for them says it silences nothing", async () => {
+    const dir = await fixture({
+      "001_commits.sql": "CREATE TABLE app.t (id bigint);\n-- lint:allow transaction-control-in-transaction we really mean it\nCOMMIT;\n",
+      "002_concurrently.sql": "-- lint:allow concurrently-in-transaction trust me\nCREATE INDEX CONCURRENTLY t_id ON app.t (id);\n",
+    });
+    const { logger } = captureLogger();
+    const error = await enforceLintGate(await readFiles(dir), { migrationsDir: dir, readFile: fs.readFile, squawk, loadParser: loadSqlParser, mode: "error" }, logger).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RefusedError);
+    const refusals = (error as RefusedError).refusals.map((refusal) => `${refusal.file}:${refusal.line} ${refusal.message} | ${refusal.resolution}`);
+    expect(refusals).toEqual([
+      '001_commits.sql:3 transaction-control-in-transaction: transaction control statement "COMMIT" in a file that runs inside a transaction | remove it (the job wraps each file in one transaction), or add -- migrate:no-transaction at the top of the file',
+      "002_concurrently.sql:2 concurrently-in-transaction: CREATE INDEX CONCURRENTLY cannot run inside a transaction block, and the job runs this file in one | PostgreSQL refuses CONCURRENTLY inside a transaction block: move the statement to a file of its own that starts with -- migrate:no-transaction",
+    ]);
+    const report = await lintFolder(dir);
+    expect(report.findings.filter((finding) => finding.rule === "stale-waiver").map((finding) => `${finding.file}:${finding.line} ${finding.message}`)).toEqual([
+      "001_commits.sql:2 the waiver for transaction-control-in-transaction silences nothing: no waiver can, as the job refuses a transactional file that ends or opens a transaction itself, whatever the lint says",
+      "002_concurrently.sql:1 the waiver for concurrently-in-transaction silences nothing: no waiver can, as PostgreSQL refuses CONCURRENTLY inside a transaction block, whatever the lint says",
+    ]);
+  });
+});
+
 describe("where a waiver counts", () => {
   test("inside its statement, next to the clause at fault; after a statement, for the last one on that line", async () => {
     const report = await lintFolder(

@@ -23,6 +23,8 @@ export interface RuleSpec {
   readonly fix?: string;
   /** squawk runs it only when asked to with --include. */
   readonly optIn?: boolean;
+  /** Why no waiver can silence it: what it finds is refused anyway, by the job or by PostgreSQL. */
+  readonly unwaivable?: string;
 }
 
 /** Rules squawk reports that this catalog does not know yet (a newer squawk): see the file comment. */
@@ -125,11 +127,13 @@ const JOB_RULES: Readonly<Record<string, RuleSpec>> = {
     source: "job",
     defaultLevel: "error",
     fix: "remove it (the job wraps each file in one transaction), or add -- migrate:no-transaction at the top of the file",
+    unwaivable: "the job refuses a transactional file that ends or opens a transaction itself, whatever the lint says",
   },
   "concurrently-in-transaction": {
     source: "job",
     defaultLevel: "error",
     fix: `PostgreSQL refuses CONCURRENTLY inside a transaction block: move the statement to ${NO_TRANSACTION_FILE}`,
+    unwaivable: "PostgreSQL refuses CONCURRENTLY inside a transaction block, whatever the lint says",
   },
   "renaming-view": {
     source: "job",

@@ -153,7 +153,7 @@ async function fileFindings({ file, statements, comments }: ParsedFile, raw: rea
   const reported = raw
     .flatMap((finding) => withLevel(finding, context.config))
     .map((finding) => ({ ...finding, statementIndex: statementIndexAt(statements, finding.byteOffset) }));
-  const { findings, problems } = applyWaivers(reported, findWaivers(file, statements, comments), (rule) => ruleState(rule, context));
+  const { findings, problems } = applyWaivers(reported, findWaivers(file, statements, comments), (rule) => ruleState(rule, context), unwaivableBecause);
   const waiverFindings = problems
     .map((problem) => ({ ...problem, source: "job" as const, help: undefined, waivedBecause: undefined }))
     .flatMap((finding) => withLevel(finding, context.config));
@@ -169,6 +169,10 @@ async function fileFindings({ file, statements, comments }: ParsedFile, raw: rea
 function withLevel<F extends { readonly rule: string }>(finding: F, config: LintConfig): (F & { readonly level: FindingLevel })[] {
   const level = levelOf(config, finding.rule);
   return level === "off" ? [] : [{ ...finding, level }];
+}
+
+function unwaivableBecause(rule: string): string | undefined {
+  return isKnownRule(rule) ? ruleSpec(rule).unwaivable : undefined;
 }
 
 function ruleState(rule: string, context: FileContext): RuleState {
@@ -210,7 +214,10 @@ export function lintRefusals(report: LintReport): Refusal[] {
       file: finding.file,
       line: finding.line,
       message: `${finding.rule}: ${finding.message}`,
-      resolution: isAboutWaivers(finding.rule) ? finding.fix : `${finding.fix}; if the rule does not apply here, say why above the statement: ${WAIVER_SYNTAX.replace("<rule>", finding.rule)}`,
+      resolution:
+        isAboutWaivers(finding.rule) || unwaivableBecause(finding.rule)
+          ? finding.fix
+          : `${finding.fix}; if the rule does not apply here, say why above the statement: ${WAIVER_SYNTAX.replace("<rule>", finding.rule)}`,
     }));
 }
 

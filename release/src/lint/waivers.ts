@@ -86,15 +86,21 @@ export interface WaiverResult<F> {
   readonly problems: WaiverProblem[];
 }
 
-export function applyWaivers<F extends FindingAtStatement>(findings: readonly F[], waivers: readonly Waiver[], ruleState: (rule: string) => RuleState): WaiverResult<F> {
-  const valid = validWaiversByStatementAndRule(waivers);
+/** `unwaivable` says why a rule's findings are refused whatever a waiver says; such a waiver silences nothing, and says so. */
+export function applyWaivers<F extends FindingAtStatement>(
+  findings: readonly F[],
+  waivers: readonly Waiver[],
+  ruleState: (rule: string) => RuleState,
+  unwaivable: (rule: string) => string | undefined = () => undefined,
+): WaiverResult<F> {
+  const valid = validWaiversByStatementAndRule(waivers.filter((waiver) => waiver.rule === undefined || unwaivable(waiver.rule) === undefined));
   const used = new Set<Waiver>();
   const judged = findings.map((finding) => {
     const waiver = finding.statementIndex === undefined ? undefined : valid.get(waiverKey(finding.statementIndex, finding.rule));
     if (waiver) used.add(waiver);
     return { ...finding, waivedBecause: waiver?.reason };
   });
-  const problems = waivers.flatMap((waiver) => waiverProblem(waiver, used.has(waiver), ruleState));
+  const problems = waivers.flatMap((waiver) => waiverProblem(waiver, used.has(waiver), ruleState, unwaivable));
   return { findings: judged, problems };
 }
 
@@ -113,7 +119,7 @@ function waiverKey(statementIndex: number, rule: string): string {
   return `${statementIndex} ${rule}`;
 }
 
-function waiverProblem(waiver: Waiver, used: boolean, ruleState: (rule: string) => RuleState): WaiverProblem[] {
+function waiverProblem(waiver: Waiver, used: boolean, ruleState: (rule: string) => RuleState, unwaivable: (rule: string) => string | undefined): WaiverProblem[] {
   const at = waiver.byteOffset;
   if (waiver.rule === undefined) {
     return [{ rule: "waiver-without-reason", byteOffset: at, message: `"-- lint:allow" names no rule and gives no reason; write it as ${WAIVER_SYNTAX}` }];
@@ -122,6 +128,8 @@ function waiverProblem(waiver: Waiver, used: boolean, ruleState: (rule: string) 
     return [{ rule: "waiver-without-reason", byteOffset: at, message: `the waiver for ${waiver.rule} gives no reason, so it does not silence ${waiver.rule}` }];
   }
   if (used) return [];
+  const refusedAnyway = unwaivable(waiver.rule);
+  if (refusedAnyway) return [{ rule: "stale-waiver", byteOffset: at, message: `the waiver for ${waiver.rule} silences nothing: no waiver can, as ${refusedAnyway}` }];
   const stale = staleMessage(waiver.rule, waiver.statementIndex, ruleState(waiver.rule));
   return stale ? [{ rule: "stale-waiver", byteOffset: at, message: stale }] : [];
 }
