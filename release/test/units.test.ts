@@ -261,6 +261,30 @@ describe("version", () => {
   });
 });
 
+describe("refusals", () => {
+  test("problems that share one fix are listed together and the fix is said once; the others keep their own", () => {
+    const same = "run bun release/migrate.ts status to see what is recorded";
+    const error = new RefusedError([
+      { check: "baseline", file: "001_a.sql", message: "already recorded", resolution: same },
+      { check: "file", file: "002_b.sql", line: 3, message: "bad name", resolution: "rename it" },
+      { check: "baseline", file: "003_c.sql", message: "already recorded", resolution: same },
+      { check: "baseline", file: "004_d.sql", message: "already recorded", resolution: same },
+    ]);
+    expect(error.message).toBe(
+      [
+        "refusing to run (4 problems):",
+        "  - 001_a.sql: already recorded",
+        "  - 003_c.sql: already recorded",
+        "  - 004_d.sql: already recorded",
+        `    fix (for these 3): ${same}`,
+        "  - 002_b.sql:3: bad name",
+        "    fix: rename it",
+      ].join("\n"),
+    );
+    expect(error.attributes()).toEqual({ checks: ["baseline", "file"], files: ["001_a.sql", "002_b.sql", "003_c.sql", "004_d.sql"] });
+  });
+});
+
 describe("who runs the job outside Railway", () => {
   test("the login variables first; without them a name, never the uid of root or the word unknown", () => {
     expect(localUser({ USER: "alice", LOGNAME: "bob" })).toBe(`alice@${hostname()}`);

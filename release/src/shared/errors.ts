@@ -69,10 +69,7 @@ export class RefusedError extends MigrateError {
   readonly kind = "refused";
   constructor(readonly refusals: readonly Refusal[]) {
     super(
-      formatProblems(
-        "refusing to run",
-        refusals.map((r) => `${r.file}${r.line ? `:${r.line}` : ""}: ${r.message}\n    fix: ${r.resolution}`),
-      ),
+      formatProblems("refusing to run", refusalLines(refusals)),
     );
   }
 
@@ -290,6 +287,22 @@ export class CancelledError extends MigrateError {
 
 export function describeReason(reason: CancelReason): string {
   return reason.kind === "signal" ? `cancelled by ${reason.signal}` : `the run exceeded its time budget of ${formatDuration(reason.limitMs)} (MIGRATE_RUN_TIMEOUT)`;
+}
+
+/**
+ * Each refusal with its fix; refusals that share one fix (baseline's every file, say) are listed
+ * together, in the order of the first of them, and the fix is said once under the last.
+ */
+function refusalLines(refusals: readonly Refusal[]): string[] {
+  const byFix = new Map<string, Refusal[]>();
+  for (const refusal of refusals) byFix.set(refusal.resolution, [...(byFix.get(refusal.resolution) ?? []), refusal]);
+  return [...byFix].flatMap(([resolution, group]) =>
+    group.map((r, index) => {
+      const problem = `${r.file}${r.line ? `:${r.line}` : ""}: ${r.message}`;
+      if (index < group.length - 1) return problem;
+      return `${problem}\n    fix${group.length > 1 ? ` (for these ${group.length})` : ""}: ${resolution}`;
+    }),
+  );
 }
 
 function formatProblems(title: string, problems: readonly string[]): string {
