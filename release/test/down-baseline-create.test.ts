@@ -210,6 +210,9 @@ describe("down", () => {
     expect(event.message).toContain("002_rollback.sql:3:8: column \"no_such_column\" does not exist");
     expect(event.message).toContain("the rollback's transaction was rolled back: 002_second is still applied and recorded; 003_third was rolled back before it and stays so");
     expect(named(result, "rollback_applied")).toEqual(["003_third"]);
+    // The last line says what of this run holds now, as up's does.
+    expect(event).toMatchObject({ rolled_back: ["003_third"], rolled_back_count: 1, stopped_at: "002_second", not_attempted: ["001_first"], not_attempted_count: 1 });
+    expect(event.message).toEndWith("\n    in this run: rolled back 003_third (undone now, under the release still serving); stopped at 002_second; not attempted: 001_first");
     expect(await trackedStatuses(db.sql)).toEqual({ "001_first": "applied", "002_second": "applied" });
     expect(await tableExists(db.sql, "second")).toBe(true);
     expect(await tableExists(db.sql, "third")).toBe(false);

@@ -50,6 +50,7 @@ export async function down(run: LockedRun, options: DownOptions): Promise<ExitCo
   await run.confirm("down", options.yes, plans.map((plan) => `roll back ${plan.file.name} with ${plan.description}`));
 
   const started = performance.now();
+  await run.events.emit({ type: "files_planned", files: plans.map((plan) => plan.file), action: "roll back" });
   await rollBack(plans, await withMigrationWork(run));
   const durationMs = Math.round(performance.now() - started);
   const names = plans.map((plan) => plan.file.name).join(", ");

@@ -33,7 +33,7 @@ export async function up(run: LockedRun, options: UpOptions): Promise<ExitCode> 
   if (!facts.trackingTable && !facts.evidence) await refuseUnmanagedDatabase(sql, storage.table, files);
   run.history.markValidated();
   await enforceLintGate(state.pending, run.lint, logger);
-  await run.events.emit({ type: "files_planned", files: state.pending });
+  await run.events.emit({ type: "files_planned", files: state.pending, action: "apply" });
   const plans = state.pending.length > 0 ? await planMigrations(state.pending, await run.loadParser(), run.signal) : [];
   const schemaBefore = await checkDrift(run, options.strictDrift, probe);
   await storage.ensureTable(sql);

@@ -12,14 +12,16 @@ import { formatDuration } from "../shared/duration.ts";
 
 /** What is being done to a file: `up` applies it, `rehearse` runs it to roll it back, `down` undoes it. */
 export type FileAction = "apply" | "rehearse" | "roll back";
+/** What leaves its files changed when it commits: a rehearsal never does. */
+export type ChangingAction = Exclude<FileAction, "rehearse">;
 
 export type RunEvent =
   /** The work on one file begins; `work` says what runs: "5 statements", "TypeScript up()", "008_rollback.sql (3 statements)". */
   | { readonly type: "file_started"; readonly file: MigrationFile; readonly action: FileAction; readonly work: string }
   /** Its work committed (applied, or rolled back by down). */
   | { readonly type: "file_done"; readonly file: MigrationFile; readonly action: FileAction; readonly durationMs: number }
-  /** The files the run means to apply, in the order it will apply them. */
-  | { readonly type: "files_planned"; readonly files: readonly MigrationFile[] }
+  /** The files the run means to apply (or roll back), in the order it will. */
+  | { readonly type: "files_planned"; readonly files: readonly MigrationFile[]; readonly action: ChangingAction }
   /** No file is being worked on any more (the last one finished, or failed). */
   | { readonly type: "files_done" }
   /** One attempt at a transactional file lost to another session's locks and was rolled back; `retryInMs` is absent when no attempt is left. */
