@@ -61,6 +61,20 @@ describe("a tracking table that lost rows", () => {
     expect(await trackedStatuses(db.sql)).toEqual({ "001_accounts": "applied", "002_to_cents": "applied", "003_audit": "applied" });
   });
 
+  test("in a Railway deploy's log the fix reads as it runs from a laptop; the history keeps the same words", async () => {
+    const db = await server.fresh();
+    const { run } = await ledger(db);
+    await db.sql`delete from platform.schema_migrations where version = 3`;
+    const deployed = await run([], { RAILWAY_DEPLOYMENT_ID: "deploy-1" });
+    expect(deployed.code).toBe(4);
+    expect(failure(deployed).message).toContain("fix: if the database still has what it did, record it without running it: railway run bun release/migrate.ts resolve 3 --applied --public-url");
+    const [recorded] = await db.sql<{ error_message: string }[]>`select error_message from platform.schema_migrations_runs where kind = 'run' order by id desc limit 1`;
+    expect(recorded!.error_message).toContain("railway run bun release/migrate.ts resolve 3 --applied --public-url");
+    const local = await run();
+    expect(failure(local).message).toContain("fix: if the database still has what it did, record it without running it: bun release/migrate.ts resolve 3 --applied");
+    expect(failure(local).message).not.toContain("railway run");
+  });
+
   test("a middle row deleted: refused as a lost row, not as out of order, and the data migration never runs twice", async () => {
     const db = await server.fresh();
     const { run } = await ledger(db);

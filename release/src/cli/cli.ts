@@ -9,6 +9,7 @@ import { environmentFailure } from "../database/environment-errors.ts";
 import { HELP, VERSION, defaultLogFormat, parseConfig, usageText, type Config, type DatabaseSource } from "../shared/config.ts";
 import { createLogger, wantsColour, type Logger } from "../shared/log.ts";
 import { Secrets } from "../shared/redact.ts";
+import { renderFixCommands } from "../shared/invocation.ts";
 import { readMigrationFolder, warnIgnored } from "../files/migration-files.ts";
 import { loadSqlParser, type SqlParser } from "../files/sql-statements.ts";
 import { COMMANDS, type AnyCommandEntry } from "../commands/table.ts";
@@ -37,7 +38,10 @@ export async function main(environment: Environment): Promise<number> {
     return ExitCode.success;
   }
   const secrets = new Secrets([env.DATABASE_URL, env.DATABASE_PUBLIC_URL, config.database?.kind === "url" ? config.database.url : undefined]);
-  const { redact } = secrets;
+  // Every line written or stored passes here: the secrets go, and each fix command takes the form
+  // its reader can run (from a laptop with railway run, for the log of a Railway deploy).
+  const fromDeployLog = config.runner.deploymentId !== undefined;
+  const redact = (text: string) => renderFixCommands(secrets.redact(text), fromDeployLog);
   // A command printing a JSON document owns stdout: its log lines all go to stderr.
   const documentOnStdout = config.command.printsDocument;
   const logger = createLogger(config.logFormat, documentOnStdout ? { stdout: sink.stderr, stderr: sink.stderr } : sink, redact, wantsColour(environment.stderrIsTty, env));

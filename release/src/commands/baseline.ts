@@ -11,7 +11,7 @@
  */
 import { ExitCode, RefusedError, type Refusal } from "../shared/errors.ts";
 import { formatDuration } from "../shared/duration.ts";
-import { COMMAND } from "../shared/invocation.ts";
+import { fixCommand } from "../shared/invocation.ts";
 import { inLockedTransaction, planMigrations } from "../run/runner.ts";
 import { migrationAttributes } from "../run/run-events.ts";
 import { applyInScratch, withScratchDatabase } from "../run/scratch-database.ts";
@@ -54,7 +54,7 @@ export async function baseline(run: LockedRun, options: BaselineOptions): Promis
   logger.info(
     "run_finished",
     `baseline: ${adopted.length - held} recorded as applied and ${held} as held in ${storage.qualifiedName}, without running them, in ${formatDuration(durationMs)}; ` +
-      `check with ${COMMAND} status, then deploy`,
+      `check with ${fixCommand(`status`)}, then deploy`,
     { baselined: adopted.length - held, held, duration_ms: durationMs },
   );
   return ExitCode.success;
@@ -69,7 +69,7 @@ function refuseUnlessAdoptable(adopted: readonly MigrationFile[], records: reado
         check: "baseline",
         file: `version ${to}`,
         message: `no migration file has a version at or below ${to}${lowest ? ` (the lowest is ${lowest.fileName})` : ""}, so there is nothing to record`,
-        resolution: `give --to the version of the last migration the database already has, e.g. ${COMMAND} baseline --to ${lowest?.version ?? 1}`,
+        resolution: `give --to the version of the last migration the database already has, e.g. ${fixCommand(`baseline --to ${lowest?.version ?? 1}`)}`,
       },
     ]);
   }
@@ -83,7 +83,7 @@ function alreadyTracked(record: MigrationRecord, files: readonly MigrationFile[]
     check: "baseline",
     file: file?.fileName ?? `${record.name}.sql`,
     message: `already recorded as ${record.status}: this database is already tracked`,
-    resolution: `baseline is only for a database without a tracking history; see where this one stands with: ${COMMAND} status`,
+    resolution: `baseline is only for a database without a tracking history; see where this one stands with: ${fixCommand(`status`)}`,
   };
 }
 
@@ -125,7 +125,7 @@ function schemaMismatch(applied: readonly MigrationFile[], differences: readonly
     message: `the live schema is not what ${describeRange(applied)} build (${differences.length} difference${differences.length === 1 ? "" : "s"}, live compared with built): ${differences.join("; ")}`,
     resolution:
       `baseline the version the database really is at, or bring the schema in line; if the differences are known and harmless, ` +
-      `adopt it anyway with: ${COMMAND} baseline --to ${to} --skip-schema-check`,
+      `adopt it anyway with: ${fixCommand(`baseline --to ${to} --skip-schema-check`)}`,
   };
 }
 

@@ -7,7 +7,7 @@ import type { TransactionSql } from "postgres";
 import { ExitCode, RefusedError, type Refusal } from "../shared/errors.ts";
 import { formatDuration } from "../shared/duration.ts";
 import { throwIfCancelled } from "../shared/cancellation.ts";
-import { COMMAND } from "../shared/invocation.ts";
+import { fixCommand } from "../shared/invocation.ts";
 import { classify, type MigrationEntry } from "../run/migration-state.ts";
 import { readRecordedState } from "../run/recorded-state.ts";
 import { applyStep, createMigrator, explainFailure, inLockedTransaction, planMigrations, runModuleFunction, runStatements, type MigrationStep, type Migrator } from "../run/runner.ts";
@@ -142,7 +142,7 @@ function noRollback(file: MigrationFile): Refusal {
     message: `applied migration ${file.name} has no rollback (no ${rollbackName}${typeScript ? " and no down() export" : ""})`,
     resolution:
       `write ${rollbackName} beside it${typeScript ? ` or export down(sql) from ${file.fileName}` : ""}, restoring the schema exactly as before it ran; ` +
-      `or keep it applied: ${COMMAND} down --to ${file.version}`,
+      `or keep it applied: ${fixCommand(`down --to ${file.version}`)}`,
   };
 }
 

@@ -3,7 +3,7 @@
  * to write SQL against the tracking table by hand.
  */
 import { ExitCode, RefusedError } from "../shared/errors.ts";
-import { COMMAND } from "../shared/invocation.ts";
+import { fixCommand } from "../shared/invocation.ts";
 import { recoveryResolution } from "../run/migration-state.ts";
 import { adviseRecovery } from "../run/recovery.ts";
 import { readRecordedState } from "../run/recorded-state.ts";
@@ -41,10 +41,10 @@ export async function resolve(run: LockedRun, { version, action }: ResolveOption
   };
 
   if (!lostRow && (!record || !rule.from.includes(record.status))) {
-    refuse(`--${action} is for ${rule.when}, but version ${version} is ${describe(record)}`, `see where every migration stands, and the repair each needs, with: ${COMMAND} status`);
+    refuse(`--${action} is for ${rule.when}, but version ${version} is ${describe(record)}`, `see where every migration stands, and the repair each needs, with: ${fixCommand(`status`)}`);
   }
   if (rule.file === "present" && !file) refuse(`--${action} needs the migration's file, and there is none with version ${version}`, "restore the file from version control");
-  if (rule.file === "absent" && file) refuse(`--forget is for a deleted file, but ${file.fileName} exists`, `if the file changed, use ${COMMAND} resolve ${version} --accept-checksum`);
+  if (rule.file === "absent" && file) refuse(`--forget is for a deleted file, but ${file.fileName} exists`, `if the file changed, use ${fixCommand(`resolve ${version} --accept-checksum`)}`);
   if (action === "applied" || action === "rolled-back") {
     const advice = await adviseRecovery(sql, file!, await run.loadParser());
     if (advice.action && advice.action !== action) refuse(`--${action} does not fit what ${file!.fileName} left: ${advice.facts}`, recoveryResolution(version, advice));

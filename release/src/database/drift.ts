@@ -10,7 +10,7 @@
 import { describeDifference, diffSnapshots } from "./schema-snapshot/diff.ts";
 import { parseStoredSnapshot, snapshotHash, takeSnapshot } from "./schema-snapshot/snapshot.ts";
 import { catalogSignal } from "./schema-snapshot/catalog-signal.ts";
-import { COMMAND } from "../shared/invocation.ts";
+import { fixCommand } from "../shared/invocation.ts";
 import type { Refusal } from "../shared/errors.ts";
 import type { TableName } from "../shared/config.ts";
 import { isSession, type Queryable } from "./database.ts";
@@ -98,6 +98,6 @@ export function driftRefusal(drift: SchemaDrift): Refusal {
     message: driftSummary(drift),
     resolution:
       "put the change in a migration (or undo it by hand); to accept the schema as it is now, run " +
-      `${COMMAND} up once without --strict-drift and MIGRATE_STRICT_DRIFT: it warns and records the schema`,
+      `${fixCommand(`up`)} once without --strict-drift and MIGRATE_STRICT_DRIFT: it warns and records the schema`,
   };
 }

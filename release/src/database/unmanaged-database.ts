@@ -5,7 +5,7 @@
  * without its history table, with the command that adopts it.
  */
 import { RefusedError } from "../shared/errors.ts";
-import { COMMAND } from "../shared/invocation.ts";
+import { fixCommand } from "../shared/invocation.ts";
 import type { TableName } from "../shared/config.ts";
 import type { Queryable } from "./database.ts";
 import type { MigrationFile } from "../files/migration-files.ts";
@@ -27,8 +27,8 @@ export async function refuseUnmanagedDatabase(sql: Queryable, table: TableName, 
         `the database already holds ${total} relation${total === 1 ? "" : "s"} (tables, views, sequences: ${names}${total > found.length ? ", …" : ""}), ` +
         "but no tracking table and no run history: nothing records how they were made",
       resolution:
-        `if they are what the migrations up to some version build, adopt the database at that version, which checks the schema first: ${COMMAND} baseline --to ${highest ?? "<version>"}; ` +
-        `if they belong to something else and every migration should run on top of them: ${COMMAND} baseline --to 0`,
+        `if they are what the migrations up to some version build, adopt the database at that version, which checks the schema first: ${fixCommand(`baseline --to ${highest ?? "<version>"}`)}; ` +
+        `if they belong to something else and every migration should run on top of them: ${fixCommand(`baseline --to 0`)}`,
     },
   ]);
 }

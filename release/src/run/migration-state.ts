@@ -8,7 +8,7 @@ import type { MigrationFile } from "../files/migration-files.ts";
 import type { MigrationRecord } from "../database/storage.ts";
 import type { RecoveryAdvice } from "./recovery.ts";
 import type { AppliedEvidence } from "../database/run-history.ts";
-import { COMMAND } from "../shared/invocation.ts";
+import { fixCommand } from "../shared/invocation.ts";
 
 export type MigrationStateName = "applied" | "pending" | "held" | "failed" | "changed" | "missing" | "out_of_order" | "record_lost";
 
@@ -98,7 +98,7 @@ function appliedState(record: MigrationRecord, file: MigrationFile | undefined):
         check: "missing",
         file: `${record.name}.sql`,
         message: `applied migration ${record.name} has no file any more`,
-        resolution: `restore the file from version control; if it was deleted on purpose, drop its record with: ${COMMAND} resolve ${record.version} --forget`,
+        resolution: `restore the file from version control; if it was deleted on purpose, drop its record with: ${fixCommand(`resolve ${record.version} --forget`)}`,
       },
     };
   }
@@ -110,7 +110,7 @@ function appliedState(record: MigrationRecord, file: MigrationFile | undefined):
       check: "drift",
       file: file.fileName,
       message: `applied migration ${what}`,
-      resolution: `restore the applied version from version control and put the change in a new migration; if the edit is deliberate and harmless (a comment), record it with: ${COMMAND} resolve ${record.version} --accept-checksum`,
+      resolution: `restore the applied version from version control and put the change in a new migration; if the edit is deliberate and harmless (a comment), record it with: ${fixCommand(`resolve ${record.version} --accept-checksum`)}`,
     },
   };
 }
@@ -130,11 +130,11 @@ function failedRefusal(record: MigrationRecord, file: MigrationFile | undefined,
 /** The one command the facts call for, or, when only a person can tell, the two and how to choose. */
 export function recoveryResolution(version: number, advice: RecoveryAdvice | undefined): string {
   const facts = advice?.facts ? `${advice.facts}; ` : "";
-  if (advice?.action === "applied") return `${facts}record it as applied without running it again: ${COMMAND} resolve ${version} --applied`;
-  if (advice?.action === "rolled-back") return `${facts}drop what the builds left and let the next run build them again: ${COMMAND} resolve ${version} --rolled-back`;
+  if (advice?.action === "applied") return `${facts}record it as applied without running it again: ${fixCommand(`resolve ${version} --applied`)}`;
+  if (advice?.action === "rolled-back") return `${facts}drop what the builds left and let the next run build them again: ${fixCommand(`resolve ${version} --rolled-back`)}`;
   return (
-    `${facts}inspect the database, then either undo what it did and retry it on the next run: ${COMMAND} resolve ${version} --rolled-back; ` +
-    `or finish it by hand and record it: ${COMMAND} resolve ${version} --applied`
+    `${facts}inspect the database, then either undo what it did and retry it on the next run: ${fixCommand(`resolve ${version} --rolled-back`)}; ` +
+    `or finish it by hand and record it: ${fixCommand(`resolve ${version} --applied`)}`
   );
 }
 
@@ -154,14 +154,14 @@ function lostRecordRefusal(version: number, file: MigrationFile | undefined, opt
       check: "record_lost",
       file: file?.fileName ?? `version ${version}`,
       message: `the tracking table is missing, but run #${evidence.runId} of the run history (ended ${evidence.finishedAt.toISOString()}) recorded versions ${[...evidence.versions].join(", ")} as applied: applying them again could repeat their work`,
-      resolution: `record them again without running them, after a check that the schema is what they build: ${COMMAND} baseline --to ${highest}`,
+      resolution: `record them again without running them, after a check that the schema is what they build: ${fixCommand(`baseline --to ${highest}`)}`,
     };
   }
   return {
     check: "record_lost",
     file: file?.fileName ?? `version ${version}`,
     message: `version ${version} has no row in the tracking table, but ${recorded}: applying it again could repeat its work`,
-    resolution: `if the database still has what it did, record it without running it: ${COMMAND} resolve ${version} --applied`,
+    resolution: `if the database still has what it did, record it without running it: ${fixCommand(`resolve ${version} --applied`)}`,
   };
 }
 
@@ -171,6 +171,6 @@ function outOfOrderRefusal(file: MigrationFile, highestApplied: number, highestF
     check: "order",
     file: file.fileName,
     message: `version ${file.version} is pending but a higher version, ${highest}, is already applied`,
-    resolution: `renumber ${file.fileName} above ${highestApplied}, or apply it out of order on purpose with: ${COMMAND} up --allow-out-of-order`,
+    resolution: `renumber ${file.fileName} above ${highestApplied}, or apply it out of order on purpose with: ${fixCommand(`up --allow-out-of-order`)}`,
   };
 }

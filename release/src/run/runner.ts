@@ -20,7 +20,7 @@ import type { Logger } from "../shared/log.ts";
 import type { MigrationFile, SqlSource } from "../files/migration-files.ts";
 import type { MigrationPolicy } from "../shared/config.ts";
 import type { MigrationContext, MigrationStorage } from "../database/storage.ts";
-import { COMMAND } from "../shared/invocation.ts";
+import { fixCommand } from "../shared/invocation.ts";
 import { recoveryResolution } from "./migration-state.ts";
 import { adviseRecovery } from "./recovery.ts";
 import { serverCondition } from "../database/environment-errors.ts";
@@ -361,7 +361,7 @@ async function recordIfEscaped(error: MigrateError, file: MigrationFile, deps: R
     .reset()
     .then(() => deps.storage.recordFailed(deps.sql, file, error.message))
     .then(
-      () => `; it is recorded as failed, and later runs refuse until you check what it left and run ${COMMAND} resolve ${file.version} --applied or --rolled-back`,
+      () => `; it is recorded as failed, and later runs refuse until you check what it left and run ${fixCommand(`resolve ${file.version} --applied`)} or ${fixCommand(`resolve ${file.version} --rolled-back`)}`,
       (failure: unknown) => `; recording it as failed failed too (${failure instanceof Error ? failure.message : String(failure)}): check what it left before the next run`,
     );
   return new TransactionEscapedError(error.location, error.server, `${error.outcome}${recorded}`, { cause: error.cause });
@@ -387,7 +387,7 @@ export function explainFailure(error: unknown, doing: string, afterwards = ""): 
   const condition = serverCondition(original, { doing, afterwards });
   if (condition) return condition;
   const message = original instanceof Error ? original.message : String(original);
-  return new RunAbortedError(`while ${doing}: ${message} (${errorCode(original)})${afterwards}; check the outcome with ${COMMAND} status`, { cause: original });
+  return new RunAbortedError(`while ${doing}: ${message} (${errorCode(original)})${afterwards}; check the outcome with ${fixCommand(`status`)}`, { cause: original });
 }
 
 

@@ -79,6 +79,8 @@ export function finish(code: number, stdout: string, stderr: string): RunResult 
     expect(stdout).not.toContain(secret);
     expect(stderr).not.toContain(secret);
   }
+  // A fix command is marked with private-use characters until its line is written (shared/invocation.ts): none may be left.
+  expect(`${stdout}${stderr}`).not.toMatch(/[\uE000\uE001]/);
   const events = `${stdout}\n${stderr}`
     .split("\n")
     .filter((line) => line.startsWith("{"))
