@@ -315,6 +315,8 @@ export function qualifiedTable(sql: Queryable, table: TableName) {
  */
 export class JobTable {
   #seen = false;
+  /** The question in flight, so callers asking through the same session at once share one query. */
+  #asking: { readonly sql: Queryable; readonly answer: Promise<boolean> } | undefined;
 
   constructor(readonly name: TableName) {}
 
@@ -324,8 +326,14 @@ export class JobTable {
 
   async exists(sql: Queryable): Promise<boolean> {
     if (this.#seen) return true;
-    const [row] = await inlined(sql)<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`;
-    return this.noteExists(row!.exists);
+    if (this.#asking?.sql !== sql) {
+      const answer = inlined(sql)<{ exists: boolean }[]>`select to_regclass(${this.qualifiedName}) is not null as exists`.then(([row]) => this.noteExists(row!.exists));
+      this.#asking = { sql, answer };
+      void answer.finally(() => {
+        if (this.#asking?.answer === answer) this.#asking = undefined;
+      }).catch(() => undefined);
+    }
+    return this.#asking.answer;
   }
 
   /** Told the answer by a query that asked anyway; returns it. */
@@ -333,5 +341,4 @@ export class JobTable {
     this.#seen ||= exists;
     return exists;
   }
-
 }

@@ -17,6 +17,13 @@ import { failUnless, type Pipeline } from "./pipeline.ts";
 export const MIGRATION_LOCK_KEY = "6004517954967784775";
 const LOCK_CLASSID = 1398035780;
 const LOCK_OBJID = 1229933895;
+/** The migration lock's rows in pg_locks (as `l`), granted or awaited. */
+const LOCK_ROWS = `l.locktype = 'advisory' and l.classid = ${LOCK_CLASSID} and l.objid = ${LOCK_OBJID} and l.objsubid = 1`;
+
+/** SQL that is true while backend `pid` (an SQL expression) holds the migration lock. */
+function heldByBackend(pid: string): string {
+  return `exists (select 1 from pg_locks l where ${LOCK_ROWS} and l.pid = ${pid} and l.granted)`;
+}
 /** How often a waiting run logs who holds the lock. */
 const WAIT_REPORT_INTERVAL_MS = 10_000;
 /**
@@ -134,11 +141,7 @@ async function takeLock(sql: Queryable, how: "try" | "wait"): Promise<boolean> {
       ? inlined(sql)`case when pg_try_advisory_lock(${MIGRATION_LOCK_KEY}::bigint) then 'acquired' else 'busy' end`
       : inlined(sql)`(select 'acquired' from pg_advisory_lock(${MIGRATION_LOCK_KEY}::bigint))`;
   const [row] = await inlined(sql)<{ pid: number; outcome: "acquired" | "busy" | "held_already" }[]>`
-    select pg_backend_pid() as pid, case when exists (
-        select 1 from pg_locks
-        where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
-          and objsubid = 1 and pid = pg_backend_pid() and granted
-      ) then 'held_already' else ${take} end as outcome`;
+    select pg_backend_pid() as pid, case when ${sql.unsafe(heldByBackend("pg_backend_pid()"))} then 'held_already' else ${take} end as outcome`;
   if (row!.outcome === "held_already" && how === "try") throw heldAlready(row!.pid);
   return row!.outcome !== "busy";
 }
@@ -156,8 +159,7 @@ async function findHolder(sql: Queryable): Promise<LockHolder | undefined> {
   const [row] = await inlined(sql)<{ pid: number; application_name: string | null; connected_ms: number | null }[]>`
     select l.pid, a.application_name, (extract(epoch from now() - a.backend_start) * 1000)::float8 as connected_ms
     from pg_locks l left join pg_stat_activity a on a.pid = l.pid
-    where l.locktype = 'advisory' and l.classid = ${LOCK_CLASSID}::oid and l.objid = ${LOCK_OBJID}::oid
-      and l.objsubid = 1 and l.granted`;
+    where ${sql.unsafe(LOCK_ROWS)} and l.granted`;
   return row && { pid: row.pid, applicationName: row.application_name, connectedForMs: row.connected_ms };
 }
 
@@ -174,12 +176,8 @@ function describeHolder(holder: LockHolder | undefined): string {
  * it. Asking pg_locks from this very connection proves the lock and the connection share a backend.
  */
 export async function assertOwnBackendHolds(session: Pick<Session, "sql" | "pid">): Promise<void> {
-  const [row] = await inlined(session.sql)<{ pid: number; held: boolean }[]>`
-    select pg_backend_pid() as pid, exists (
-      select 1 from pg_locks
-      where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
-        and objsubid = 1 and pid = pg_backend_pid() and granted
-    ) as held`;
+  const { sql } = session;
+  const [row] = await sql<{ pid: number; held: boolean }[]>`select pg_backend_pid() as pid, ${sql.unsafe(heldByBackend("pg_backend_pid()"))} as held`;
   if (row!.held && row!.pid === session.pid) return;
   throw new DatabaseUnavailableError(
     `the migration lock was granted, but not to this connection's server session (pid ${session.pid} connected, pid ${row!.pid} answered): ` +
@@ -192,20 +190,14 @@ export async function assertOwnBackendHolds(session: Pick<Session, "sql" | "pid"
 async function assertHeldBy(sql: Queryable, session: LockSession): Promise<void> {
   const { pid } = session;
   if (session.lost) throw lockLost(pid);
-  const [row] = await inlined(sql)<{ held: boolean }[]>`
-    select exists (
-      select 1 from pg_locks
-      where locktype = 'advisory' and classid = ${LOCK_CLASSID}::oid and objid = ${LOCK_OBJID}::oid
-        and objsubid = 1 and pid = ${pid} and granted
-    ) as held`;
+  const [row] = await sql<{ held: boolean }[]>`select ${sql.unsafe(heldByBackend(String(pid)))} as held`;
   if (!row!.held) throw lockLost(pid);
 }
 
 function sendHeldCheck(pipeline: Pipeline, sql: Queryable, session: LockSession): void {
   const { pid } = session;
   if (session.lost) throw lockLost(pid);
-  const held = `exists (select 1 from pg_locks where locktype = 'advisory' and classid = ${LOCK_CLASSID} and objid = ${LOCK_OBJID} and objsubid = 1 and pid = ${pid} and granted)`;
-  pipeline.send(sql`select ${sql.unsafe(failUnless(held, `the migration lock is not held by pid ${pid}`))} as held`, () => lockLost(pid));
+  pipeline.send(sql`select ${sql.unsafe(failUnless(heldByBackend(String(pid)), `the migration lock is not held by pid ${pid}`))} as held`, () => lockLost(pid));
 }
 
 function lockLost(pid: number): RunAbortedError {

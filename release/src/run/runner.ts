@@ -165,25 +165,33 @@ async function applyOne(plan: PlannedMigration, deps: RunnerDeps, migrator: Migr
   throwIfCancelled(deps.signal, `applying ${file.fileName}`);
   await deps.events.emit({ type: "file_started", file, action: "apply", work: describeWork(plan) });
   const startedAt = performance.now();
-  const run: RunInContext = async (sql) => {
-    if (file.transactional) await useTimeouts(sql, fileTimeouts(file, deps.policy), "transaction");
-    return migrator.apply(file, sql, startedAt);
-  };
-  const attempt = !file.transactional
-    ? () => applyWithoutTransaction(plan, deps, run)
-    : canPipeline(plan)
-      ? () => inPipelinedTransaction(deps, (sql, pipeline) => {
-          sendTimeouts(pipeline, sql, fileTimeouts(file, deps.policy));
-          return migrator.apply(file, sql, startedAt, pipeline);
-        })
-      : () => inLockedTransaction(deps, run);
-  await retryOnLockContention(plan, deps, attempt).catch(async (error: unknown) => {
+  await retryOnLockContention(plan, deps, attemptFor(plan, deps, migrator, startedAt)).catch(async (error: unknown) => {
     throw await recordIfEscaped(explainFailure(error, `applying ${file.fileName}`), file, deps);
   });
   await deps.events.emit({ type: "file_done", file, action: "apply", durationMs: Math.round(performance.now() - startedAt) });
 }
 
 type RunInContext = (sql: Queryable) => Promise<unknown>;
+
+/** One attempt at `plan`: in one pipeline, in sql.begin, or without a transaction (see canPipeline). */
+function attemptFor(plan: PlannedMigration, deps: RunnerDeps, migrator: Migrator, startedAt: number): () => Promise<void> {
+  const { file } = plan;
+  const timeouts = fileTimeouts(file, deps.policy);
+  if (!file.transactional) return () => applyWithoutTransaction(plan, deps, (sql) => migrator.apply(file, sql, startedAt));
+  if (canPipeline(plan)) {
+    return () =>
+      inPipelinedTransaction(deps, (sql, pipeline) => {
+        const setting = timeoutsStatement(sql, timeouts, "transaction");
+        if (setting) pipeline.send(setting);
+        return migrator.apply(file, sql, startedAt, pipeline);
+      });
+  }
+  return () =>
+    inLockedTransaction(deps, async (tx) => {
+      await timeoutsStatement(tx, timeouts, "transaction");
+      return migrator.apply(file, tx, startedAt);
+    });
+}
 
 /**
  * Runs `body` in one transaction on the migration session that commits only while the migration
@@ -213,7 +221,7 @@ function canPipeline(plan: PlannedMigration): boolean {
  * transaction and the COMMIT rolls back, so the migration and its record are applied together or
  * not at all, as in inLockedTransaction; the first failure, in the order sent, is what is thrown.
  */
-export async function inPipelinedTransaction(run: { readonly work: Session; readonly lock: HeldLock }, body: (sql: Queryable, pipeline: Pipeline) => Promise<void>): Promise<void> {
+async function inPipelinedTransaction(run: { readonly work: Session; readonly lock: HeldLock }, body: (sql: Queryable, pipeline: Pipeline) => Promise<void>): Promise<void> {
   const { sql } = run.work;
   const pipeline = new Pipeline();
   pipeline.send(sql`begin`);
@@ -225,13 +233,12 @@ export async function inPipelinedTransaction(run: { readonly work: Session; read
 }
 
 /** A file's statements, then its settings and role put back before the job's record (see restoreInTransaction). */
-function sendMigration(pipeline: Pipeline, sql: Queryable, plan: PlannedMigration): Promise<void> {
+function sendMigration(pipeline: Pipeline, sql: Queryable, plan: PlannedMigration): void {
   const { file, statements } = plan;
   for (const statement of statements) {
     pipeline.send(sql.unsafe(statement.text).simple(), (error) => statementFailure(file, statement, error, rolledBack(file)));
   }
   pipeline.send(sql.unsafe(RESTORE_IN_TRANSACTION).simple());
-  return Promise.resolve();
 }
 
 /**
@@ -302,14 +309,10 @@ function fileTimeouts(file: MigrationFile, policy: MigrationPolicy): Timeouts {
   };
 }
 
-function sendTimeouts(pipeline: Pipeline, sql: Queryable, timeouts: Timeouts): void {
-  for (const [name, value] of Object.entries(timeouts)) pipeline.send(inlined(sql)`select set_config(${name}, ${value}, true)`);
-}
-
-/** SET LOCAL inside a migration's transaction, or SET on the session for a no-transaction file. */
-async function useTimeouts(sql: Queryable, timeouts: Timeouts, scope: "transaction" | "session"): Promise<void> {
-  if (Object.keys(timeouts).length === 0) return;
-  await inlined(sql)`select set_config(key, value, ${scope === "transaction"}) from json_each_text(${JSON.stringify(timeouts)}::text::json)`;
+/** SET LOCAL inside a migration's transaction, or SET on the session for a no-transaction file; none when nothing differs. */
+function timeoutsStatement(sql: Queryable, timeouts: Timeouts, scope: "transaction" | "session") {
+  if (Object.keys(timeouts).length === 0) return undefined;
+  return inlined(sql)`select set_config(key, value, ${scope === "transaction"}) from json_each_text(${JSON.stringify(timeouts)}::text::json)`;
 }
 
 /** What a planned migration runs, for the log: "5 statements" or "TypeScript up()". */
@@ -324,7 +327,7 @@ async function applyWithoutTransaction(plan: PlannedMigration, deps: RunnerDeps,
   const overrides = fileTimeouts(file, deps.policy);
   try {
     // The reset after the file's statements (settleForJobWrite) puts the session's defaults back.
-    await useTimeouts(deps.sql, overrides, "session");
+    await timeoutsStatement(deps.sql, overrides, "session");
     await run(deps.sql);
   } catch (error) {
     throw await recordPartWayFailure(error, plan, deps);

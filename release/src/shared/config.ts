@@ -382,10 +382,8 @@ export function defaultLogFormat(stdoutIsTty: boolean): "text" | "json" {
 type ParsedFlags = { readonly positionals: string[]; readonly values: FlagValues };
 
 /** What a person may have meant by a flag the job does not have. */
-const FLAG_HINTS: Readonly<Record<string, string>> = {
-  "dry-run": "there is no dry run of up: plan shows what up would do, statement by statement, and changes nothing",
-  dryrun: "there is no dry run of up: plan shows what up would do, statement by statement, and changes nothing",
-};
+const NO_DRY_RUN = "there is no dry run of up: plan shows what up would do, statement by statement, and changes nothing";
+const FLAG_HINTS: Readonly<Record<string, string>> = { "dry-run": NO_DRY_RUN, dryrun: NO_DRY_RUN };
 
 function parseFlags(argv: readonly string[], problems: string[]): ParsedFlags | undefined {
   // A first, lenient reading finds every flag the job does not know, so each is named with what was meant.
