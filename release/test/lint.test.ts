@@ -322,6 +322,7 @@ describe("what no waiver can silence", () => {
     const { logger } = captureLogger();
     const error = await enforceLintGate(await readFiles(dir), { migrationsDir: dir, readFile: fs.readFile, squawk, loadParser: loadSqlParser, mode: "error" }, logger).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(RefusedError);
+    expect((error as RefusedError).exitCode).toBe(ExitCode.refused);
     const refusals = (error as RefusedError).refusals.map((refusal) => `${refusal.file}:${refusal.line} ${refusal.message} | ${refusal.resolution}`);
     expect(refusals).toEqual([
       '001_commits.sql:3 transaction-control-in-transaction: transaction control statement "COMMIT" in a file that runs inside a transaction | remove it (the job wraps each file in one transaction), or add -- migrate:no-transaction at the top of the file',

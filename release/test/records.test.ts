@@ -63,7 +63,7 @@ describe("a tracking table that lost rows", () => {
 
   test("in a Railway deploy's log the fix reads as it runs from a laptop; the history keeps the same words", async () => {
     const db = await server.fresh();
-    const { run } = await ledger(db);
+    const { dir, run } = await ledger(db);
     await db.sql`delete from platform.schema_migrations where version = 3`;
     const deployed = await run([], { RAILWAY_DEPLOYMENT_ID: "deploy-1" });
     expect(deployed.code).toBe(4);
@@ -73,6 +73,12 @@ describe("a tracking table that lost rows", () => {
     const local = await run();
     expect(failure(local).message).toContain("fix: if the database still has what it did, record it without running it: bun release/migrate.ts resolve 3 --applied");
     expect(failure(local).message).not.toContain("railway run");
+    // Another fix, of another check: an applied file that changed.
+    expect((await run(["resolve", "3", "--applied"])).code).toBe(0);
+    await writeFile(join(dir, "002_to_cents.sql"), `${LEDGER["002_to_cents.sql"]}-- a comment\n`);
+    const changed = await run([], { RAILWAY_DEPLOYMENT_ID: "deploy-2" });
+    expect(changed.code).toBe(4);
+    expect(failure(changed).message).toContain("record it with: railway run bun release/migrate.ts resolve 2 --accept-checksum --public-url");
   });
 
   test("a middle row deleted: refused as a lost row, not as out of order, and the data migration never runs twice", async () => {

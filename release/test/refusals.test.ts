@@ -144,7 +144,11 @@ describe("bad configuration", () => {
   });
 
   test("a flag or command the job does not have is named with the one meant, every one at once", async () => {
-    const messages = async (args: string[]) => (failure(await runMain(args, { url: "postgresql://u@h/d" })) as { message: string }).message;
+    const messages = async (args: string[]) => {
+      const result = await runMain(args, { url: "postgresql://u@h/d" });
+      expect(result.code).toBe(2);
+      return failure(result).message;
+    };
     expect(await messages(["status", "--jsonn", "--exit-cod"])).toBe(
       "configuration problem (2 problems):\n  - unknown flag --jsonn (did you mean --json?) (see --help)\n  - unknown flag --exit-cod (did you mean --exit-code?) (see --help)",
     );
